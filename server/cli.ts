@@ -1,0 +1,108 @@
+// `serve APP [options]`: yargs reads the command line, the settings table defines the options,
+// config.ts resolves them, the arbiter runs. Returns the exit code instead of exiting, so tests
+// and the bin script stay in charge of the process.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { Arbiter } from './arbiter.js';
+import { buildConfig, resolveSettings, type RawSettings } from './config.js';
+import { AppLoadError, EXIT, NarwhalError } from './errors.js';
+import { createLogger } from './logging.js';
+import { SETTINGS, settingNames, type Env } from './settings.js';
+
+const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
+const BINDING_REPORT = fileURLToPath(new URL('../workers/binding.js', import.meta.url));
+
+function parser() {
+  let cli = yargs()
+    .scriptName('serve')
+    .command('$0 [app]', 'Serve APP, a module exporting a WHATWG fetch handler, on uWebSockets.js worker threads', (y) =>
+      y.positional('app', { type: 'string', describe: 'App module: .ts, .mts, .js, .mjs or .cjs' }),
+    )
+    .version(false)
+    .option('version', { type: 'boolean', describe: 'Print the versions of narwhal, Node and the uWS binding' })
+    .option('print-config', { type: 'boolean', describe: 'Print the resolved settings as JSON and exit' })
+    .help('help')
+    .alias('help', 'h')
+    .strict()
+    .wrap(100)
+    .exitProcess(false);
+  for (const name of settingNames()) {
+    const spec = SETTINGS[name];
+    cli = cli.option(spec.flag, {
+      type: 'string',
+      array: 'repeatable' in spec && spec.repeatable,
+      requiresArg: true,
+      alias: 'alias' in spec ? spec.alias : undefined,
+      describe: `${spec.help} [env ${spec.env}] [default: ${spec.defaultText}]`,
+    });
+  }
+  return cli;
+}
+
+function rawFlags(args: Record<string, unknown>): RawSettings {
+  const raw: Record<string, string | string[]> = {};
+  for (const name of settingNames()) {
+    const value = args[SETTINGS[name].flag];
+    if (value !== undefined) raw[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return raw;
+}
+
+export function versionText(): string {
+  const { version } = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string };
+  let binding: string;
+  try {
+    // Loading uWS is the worker's business; a short-lived child reports which build loads.
+    binding = execFileSync(process.execPath, [BINDING_REPORT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (error) {
+    binding = `none loads\n${String((error as { stderr?: string }).stderr ?? error).trim()}`;
+  }
+  return `narwhal ${version}\nnode ${process.version}\nbinding ${binding}`;
+}
+
+function checkApp(file: string): void {
+  if (!existsSync(file)) throw new AppLoadError(`App not found: ${file}`);
+  if (!statSync(file).isFile()) throw new AppLoadError(`App is not a file: ${file}`);
+}
+
+export async function main(argv: readonly string[], env: Env = process.env): Promise<number> {
+  let args: Record<string, unknown>;
+  let help = '';
+  try {
+    args = await parser().parseAsync([...argv], {}, (error, _parsed, output) => {
+      if (error) throw error;
+      help = output;
+    });
+  } catch (error) {
+    process.stderr.write(`serve: ${(error as Error).message}\nRun 'serve --help' for usage.\n`);
+    return EXIT.usage;
+  }
+  if (help) {
+    process.stdout.write(`${help}\n`);
+    return EXIT.ok;
+  }
+  if (args.version) {
+    process.stdout.write(`${versionText()}\n`);
+    return EXIT.ok;
+  }
+  const positional = [args.app, ...(args._ as unknown[])].filter((value) => value !== undefined).map(String);
+  try {
+    if (positional.length !== 1) {
+      process.stderr.write(`serve: ${positional.length === 0 ? 'name the app to serve' : `one app at a time, got ${positional.join(' ')}`}\nRun 'serve --help' for usage.\n`);
+      return EXIT.usage;
+    }
+    const config = buildConfig(positional[0]!, resolveSettings(rawFlags(args), env));
+    if (args['print-config']) {
+      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    checkApp(config.app);
+    return await new Arbiter(config, createLogger(config.logLevel)).run();
+  } catch (error) {
+    if (!(error instanceof NarwhalError)) throw error;
+    process.stderr.write(`serve: ${error.message}\n`);
+    return error.exitCode;
+  }
+}

@@ -1,0 +1,125 @@
+// The one settings table. Each setting is declared once here; the CLI (yargs options), the
+// environment (NARWHAL_*), validation, --print-config and the README's reference all derive
+// from it (gunicorn's config.py is the model).
+import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
+import { UsageError } from './errors.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface TcpBind {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+interface SettingSpec<T> {
+  /** yargs flag, as the user types it without the dashes. */
+  readonly flag: string;
+  readonly alias?: string;
+  readonly env: string;
+  /** One value per occurrence; the flag may be repeated. */
+  readonly repeatable?: boolean;
+  readonly help: string;
+  /** How the default reads in the docs. */
+  readonly defaultText: string;
+  readonly default: (env: Env) => T;
+  /** Turns the text a user typed into a value; throws a message naming `source`. */
+  readonly parse: (text: string, source: string) => T;
+}
+
+function positiveInt(text: string, source: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${source} must be a whole number of at least 1, not '${text}'`);
+  }
+  return n;
+}
+
+function seconds(text: string, source: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`${source} must be a number of seconds (0 or more), not '${text}'`);
+  }
+  return n;
+}
+
+/** `HOST:PORT`, `[V6]:PORT`, `HOST` or `:PORT`, as gunicorn's --bind. */
+export function parseBind(text: string, source: string): TcpBind {
+  if (text.startsWith('unix:')) {
+    throw new UsageError(`${source} '${text}': unix sockets are not supported yet; bind to a TCP address`);
+  }
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(text.trim());
+  const host = match ? (match[1] ?? match[2] ?? '') : '';
+  const port = match?.[3] === undefined ? 8000 : Number(match[3]);
+  const hostOk = host === '' || isIP(host) !== 0 || /^[a-z0-9.-]+$/i.test(host);
+  if (!match || !hostOk || port > 65535 || (match[1] !== undefined && isIP(host) !== 6)) {
+    throw new UsageError(`${source} must look like HOST:PORT, [IPV6]:PORT or :PORT, not '${text}'`);
+  }
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function logLevel(text: string, source: string): LogLevel {
+  const level = text.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`${source} must be one of ${LOG_LEVELS.join(', ')}, not '${text}'`);
+  }
+  return level as LogLevel;
+}
+
+function defaultWorkers(env: Env): number {
+  const fromEnv = env.WEB_CONCURRENCY;
+  return fromEnv === undefined || fromEnv === '' ? availableParallelism() : positiveInt(fromEnv, 'WEB_CONCURRENCY');
+}
+
+function defaultBind(env: Env): TcpBind[] {
+  const port = env.PORT;
+  return port === undefined || port === '' ? [{ host: '127.0.0.1', port: 8000 }] : [parseBind(`0.0.0.0:${port}`, 'PORT')];
+}
+
+export const SETTINGS = {
+  bind: {
+    flag: 'bind',
+    alias: 'b',
+    env: 'NARWHAL_BIND',
+    repeatable: true,
+    help: 'Address to listen on: HOST:PORT, [IPV6]:PORT or :PORT. Repeat to listen on several.',
+    defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
+    default: defaultBind,
+    parse: (text, source) => text.split(',').map((part) => parseBind(part, source)),
+  } satisfies SettingSpec<TcpBind[]>,
+  workers: {
+    flag: 'workers',
+    alias: 'w',
+    env: 'NARWHAL_WORKERS',
+    help: 'Worker threads serving requests, each with its own event loop and copy of the app.',
+    defaultText: '$WEB_CONCURRENCY, else the number of CPUs',
+    default: defaultWorkers,
+    parse: positiveInt,
+  } satisfies SettingSpec<number>,
+  gracefulTimeout: {
+    flag: 'graceful-timeout',
+    env: 'NARWHAL_GRACEFUL_TIMEOUT',
+    help: 'Seconds in-flight requests get to finish on a graceful stop before they are cut.',
+    defaultText: '30',
+    default: () => 30,
+    parse: seconds,
+  } satisfies SettingSpec<number>,
+  logLevel: {
+    flag: 'log-level',
+    env: 'NARWHAL_LOG_LEVEL',
+    help: `Least severe level written to the error log: ${LOG_LEVELS.join(', ')}.`,
+    defaultText: 'info',
+    default: () => 'info' as LogLevel,
+    parse: logLevel,
+  } satisfies SettingSpec<LogLevel>,
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Settings = { readonly [K in SettingName]: ReturnType<(typeof SETTINGS)[K]['default']> };
+
+export function settingNames(): SettingName[] {
+  return Object.keys(SETTINGS) as SettingName[];
+}

@@ -1,0 +1,339 @@
+// One request/response on a uWS connection: the bridge between uWS and the app's fetch().
+// The uWS rules it obeys (DESIGN.md, measured on the v20.3x fork):
+// - req dies when the handler returns: everything is copied synchronously in the constructor,
+//   getCaseSensitiveMethod() before anything that could lower-case the method in place.
+// - onAborted is attached before any await; after it fires, res is never touched again.
+// - writes after an await go inside res.cork().
+// - writeHeader does not de-duplicate: the app's content-length / transfer-encoding / date /
+//   connection headers are dropped, uWS writes its own.
+// - HEAD, 204 and 304 end with endWithoutBody(); the fork's endWithoutBody(length) aborts the
+//   process, so a HEAD's content-length is written as a plain header.
+// - an exception escaping a uWS callback aborts the process: every callback catches.
+import { STATUS_CODES } from 'node:http';
+import type { Logger } from '../server/logging.js';
+import type { ConnInfo, FetchHandler } from './app.js';
+import { ClientGoneError, RequestBody } from './body.js';
+import { IncomingRequest } from './request.js';
+import type { UwsRequest, UwsResponse } from './uws.js';
+
+/** What an exchange needs from the server that owns the connection. */
+export interface ExchangeOwner {
+  readonly log: Logger;
+  /** True while draining: responses say `connection: close`. */
+  readonly draining: boolean;
+  /** Called exactly once per exchange, when its response is sent or the client is gone. */
+  settled(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+const statusLines = new Map<number, string>();
+// The Host header becomes part of request.url: refuse what would make it another URL.
+const VALID_HOST = /^(?:[a-z0-9._~!$&'()*+,;=%-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+export function statusLine(status: number, statusText = ''): string {
+  if (statusText) return `${status} ${statusText}`;
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
+function hasNoBody(status: number): boolean {
+  return status === 204 || status === 304 || status < 200;
+}
+
+/** uWS spells IPv6 out in full, and IPv4 peers of a dual-stack listener arrive mapped. */
+export function normalizeAddress(text: string): string {
+  if (!text.includes(':')) return text;
+  const mapped = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text);
+  if (mapped) {
+    const high = parseInt(mapped[1]!, 16);
+    const low = parseInt(mapped[2]!, 16);
+    return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  }
+  try {
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return text;
+  }
+}
+
+type Phase = 'open' | 'streaming' | 'done';
+
+export class Exchange {
+  readonly #res: UwsResponse;
+  readonly #owner: ExchangeOwner;
+  readonly #head: boolean;
+  readonly #body: RequestBody | null;
+  readonly #target: string;
+  readonly request: IncomingRequest;
+  readonly info: ConnInfo;
+  #phase: Phase = 'open';
+  #aborted = false;
+  #remote: ConnInfo['remoteAddr'] | undefined;
+  /** Wakes a stream waiting for onWritable, or stops it when the client is gone. */
+  #wake: (() => void) | undefined;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  /** Reads everything it needs from req; returns undefined after answering a bad request itself. */
+  static accept(res: UwsResponse, req: UwsRequest, owner: ExchangeOwner): Exchange | undefined {
+    const method = req.getCaseSensitiveMethod();
+    const path = req.getUrl();
+    const query = req.getQuery();
+    const host = req.getHeader('host');
+    const headerPairs: string[] = [];
+    let contentLength: string | undefined;
+    let conflicting = false;
+    req.forEach((name, value) => {
+      headerPairs.push(name, value);
+      if (name !== 'content-length') return;
+      // uWS passes two different Content-Length values through: a request-smuggling vector.
+      if (contentLength !== undefined && contentLength !== value) conflicting = true;
+      contentLength = value;
+    });
+    if (conflicting || !VALID_HOST.test(host) || path.charCodeAt(0) !== 47 /* / */) {
+      res.writeStatus(statusLine(400)).writeHeader('content-type', 'text/plain').end('Bad Request', true);
+      return undefined;
+    }
+    const url = query ? `http://${host}${path}?${query}` : `http://${host}${path}`;
+    const hasBody = req.getHeader('transfer-encoding') !== '' || (contentLength !== undefined && contentLength !== '0');
+    return new Exchange(res, owner, method, url, headerPairs, hasBody);
+  }
+
+  private constructor(res: UwsResponse, owner: ExchangeOwner, method: string, url: string, headerPairs: string[], hasBody: boolean) {
+    this.#res = res;
+    this.#owner = owner;
+    this.#head = method === 'HEAD';
+    this.#target = `${method} ${url}`;
+    res.onAborted(() => this.#onAborted());
+    this.#body = hasBody ? new RequestBody(res) : null;
+    this.request = new IncomingRequest({ method, url, headerPairs, body: this.#body });
+    const exchange = this;
+    this.info = {
+      get remoteAddr() {
+        return exchange.#remoteAddr();
+      },
+    };
+  }
+
+  /** Calls the app and answers with what it returns. Never throws. */
+  run(fetch: FetchHandler): void {
+    let result: unknown;
+    try {
+      result = fetch(this.request as unknown as Request, this.info);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (result instanceof Response) {
+      this.#respond(result);
+    } else if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      this.#remoteAddr(); // res cannot be asked once the handler returned and the response ended
+      (result as PromiseLike<unknown>).then(
+        (response) => this.#respond(response),
+        (error) => this.#fail(error),
+      );
+    } else {
+      this.#fail(new TypeError(`The fetch handler returned ${describe(result)}, not a Response`));
+    }
+  }
+
+  #remoteAddr(): ConnInfo['remoteAddr'] {
+    if (!this.#remote) {
+      const usable = this.#phase !== 'done' && !this.#aborted;
+      const hostname = usable ? normalizeAddress(Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')) : '';
+      const port = usable && this.#res.getRemotePort ? this.#res.getRemotePort() : 0;
+      this.#remote = { hostname, port, transport: 'tcp' };
+    }
+    return this.#remote;
+  }
+
+  #onAborted(): void {
+    this.#aborted = true;
+    this.request.abort();
+    this.#body?.fail(new ClientGoneError());
+    this.#reader?.cancel(new ClientGoneError()).catch(() => undefined);
+    this.#wake?.();
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (this.#phase === 'done') return;
+    this.#phase = 'done';
+    this.#owner.settled();
+  }
+
+  #respond(response: unknown): void {
+    if (!(response instanceof Response)) {
+      this.#fail(new TypeError(`The fetch handler resolved to ${describe(response)}, not a Response`));
+      return;
+    }
+    if (this.#aborted) {
+      response.body?.cancel().catch(() => undefined);
+      return;
+    }
+    const body = response.body;
+    if (body === null || hasNoBody(response.status)) {
+      body?.cancel().catch(() => undefined);
+      this.#sendWhole(response, EMPTY);
+      return;
+    }
+    this.#pump(response, body).catch((error) => this.#fail(error));
+  }
+
+  /**
+   * A body that is complete within microtasks (string, bytes, Blob: what `new Response(x)` holds)
+   * goes out whole with a content-length, which also keeps pipelining working. Anything slower
+   * streams, and its first chunk is sent as soon as it exists (server-sent events need that).
+   */
+  async #pump(response: Response, body: ReadableStream<Uint8Array>): Promise<void> {
+    const reader = body.getReader();
+    this.#reader = reader;
+    const first = await reader.read();
+    if (this.#aborted) return;
+    if (first.done) return this.#sendWhole(response, EMPTY);
+    let next = reader.read();
+    const second = await Promise.race([next, nextTurn()]);
+    if (this.#aborted) return;
+    if (second?.done) return this.#sendWhole(response, toBytes(first.value));
+    if (this.#head) {
+      await reader.cancel();
+      return this.#sendWhole(response, undefined);
+    }
+    this.#phase = 'streaming';
+    this.#res.cork(() => this.#writeHead(response));
+    await this.#write(toBytes(first.value));
+    for (;;) {
+      if (this.#aborted) return;
+      const chunk = await next;
+      if (this.#aborted) return;
+      if (chunk.done) break;
+      await this.#write(toBytes(chunk.value));
+      next = reader.read();
+    }
+    this.#body?.discard();
+    this.#res.cork(() => this.#res.end());
+    this.#settle();
+  }
+
+  #writeHead(response: Response): void {
+    const res = this.#res;
+    res.writeStatus(statusLine(response.status, response.statusText));
+    let server = false;
+    for (const [name, value] of response.headers) {
+      if (DROPPED_HEADERS.has(name)) continue;
+      if (name === 'server') server = true;
+      res.writeHeader(name, value);
+    }
+    if (!server) res.writeHeader('server', 'narwhal');
+    if (this.#owner.draining) res.writeHeader('connection', 'close');
+  }
+
+  /**
+   * Ends the response with all of its body at once. `bytes` undefined: a HEAD whose body is
+   * a long stream, so its length is known only if the app declared it.
+   */
+  #sendWhole(response: Response, bytes: Uint8Array | undefined): void {
+    this.#body?.discard();
+    const res = this.#res;
+    res.cork(() => {
+      this.#writeHead(response);
+      if (hasNoBody(response.status)) {
+        res.endWithoutBody();
+      } else if (this.#head) {
+        const declared = response.headers.get('content-length');
+        const length = bytes ? String(bytes.byteLength) : declared !== null && /^\d+$/.test(declared) ? declared : undefined;
+        if (length !== undefined) res.writeHeader('content-length', length);
+        res.endWithoutBody();
+      } else {
+        this.#tryEnd(bytes ?? EMPTY);
+        return;
+      }
+      this.#settle();
+    });
+  }
+
+  /** tryEnd with onWritable retries: the exchange settles only when every byte is handed off. */
+  #tryEnd(bytes: Uint8Array): void {
+    const res = this.#res;
+    const total = bytes.byteLength;
+    const start = res.getWriteOffset();
+    if (res.tryEnd(bytes, total)[1]) {
+      this.#settle();
+      return;
+    }
+    this.#phase = 'streaming';
+    res.onWritable((offset) => {
+      try {
+        const [ok, done] = res.tryEnd(bytes.subarray(offset - start), total);
+        if (done) this.#settle();
+        return ok;
+      } catch (error) {
+        this.#owner.log.error(`Error writing the response to ${this.#target}`, error);
+        return true;
+      }
+    });
+  }
+
+  /** Writes one chunk of a streamed body; waits for onWritable when uWS had to buffer it. */
+  async #write(chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength === 0) return;
+    let flushed = true;
+    this.#res.cork(() => {
+      flushed = this.#res.write(chunk);
+    });
+    if (flushed || this.#aborted) return;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#res.onWritable(() => {
+        this.#wake = undefined;
+        resolve();
+        return true;
+      });
+    });
+  }
+
+  #fail(error: unknown): void {
+    if (this.#aborted) {
+      this.#owner.log.debug(`${this.#target}: the client left before the response was complete (${String(error)})`);
+      return;
+    }
+    this.#owner.log.error(`Error handling request ${this.#target}`, error);
+    if (this.#phase === 'done') return;
+    if (this.#phase === 'streaming') {
+      // Part of the response is out: closing is the only way to tell the client it is cut short.
+      this.#res.close();
+      return;
+    }
+    this.#body?.discard();
+    this.#res.cork(() => {
+      this.#res.writeStatus(statusLine(500)).writeHeader('content-type', 'text/plain; charset=utf-8').writeHeader('server', 'narwhal');
+      if (this.#owner.draining) this.#res.writeHeader('connection', 'close');
+      this.#res.end('Internal Server Error');
+    });
+    this.#settle();
+  }
+}
+
+/** Resolves after pending I/O callbacks, i.e. after every microtask queued so far. */
+function nextTurn(): Promise<undefined> {
+  return new Promise((resolve) => setImmediate(resolve, undefined));
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return encoder.encode(chunk);
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError(`A response body stream yielded ${describe(chunk)}; streams must yield Uint8Array chunks`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return value.constructor?.name ? `a ${value.constructor.name}` : 'an object';
+}
