@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { Arbiter } from './arbiter.js';
 import { buildConfig, resolveSettings, type RawSettings } from './config.js';
-import { AppLoadError, EXIT, NarwhalError } from './errors.js';
+import { AppLoadError, EXIT, NarwhalError, UsageError } from './errors.js';
 import { createLogger } from './logging.js';
 import { SETTINGS, settingNames, type Env } from './settings.js';
 
@@ -87,12 +87,9 @@ export async function main(argv: readonly string[], env: Env = process.env): Pro
     process.stdout.write(`${versionText()}\n`);
     return EXIT.ok;
   }
-  const positional = [args.app, ...(args._ as unknown[])].filter((value) => value !== undefined).map(String);
+  const positional = args.app === undefined ? [] : [String(args.app)];
   try {
-    if (positional.length !== 1) {
-      process.stderr.write(`serve: ${positional.length === 0 ? 'name the app to serve' : `one app at a time, got ${positional.join(' ')}`}\nRun 'serve --help' for usage.\n`);
-      return EXIT.usage;
-    }
+    if (positional.length === 0) throw new UsageError('name the app to serve, e.g. serve apps/hello.ts');
     const config = buildConfig(positional[0]!, resolveSettings(rawFlags(args), env));
     if (args['print-config']) {
       process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
@@ -102,7 +99,8 @@ export async function main(argv: readonly string[], env: Env = process.env): Pro
     return await new Arbiter(config, createLogger(config.logLevel)).run();
   } catch (error) {
     if (!(error instanceof NarwhalError)) throw error;
-    process.stderr.write(`serve: ${error.message}\n`);
+    const hint = error instanceof UsageError ? "\nRun 'serve --help' for usage." : '';
+    process.stderr.write(`serve: ${error.message}${hint}\n`);
     return error.exitCode;
   }
 }

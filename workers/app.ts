@@ -42,7 +42,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function hook(owner: Record<string, unknown>, mod: Record<string, unknown>, name: string, file: string): Hook | undefined {
-  const value = owner[name] ?? mod[name];
+  // `in`, not a plain read: routers such as itty-router are Proxies that answer every property
+  // read with a route-registering function.
+  const value = name in owner ? owner[name] : name in mod ? mod[name] : undefined;
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw new AppLoadError(`${file}: '${name}' must be a function, not ${typeof value}`);
   return () => (value as Hook).call(owner);
