@@ -123,3 +123,13 @@ export type Settings = { readonly [K in SettingName]: ReturnType<(typeof SETTING
 export function settingNames(): SettingName[] {
   return Object.keys(SETTINGS) as SettingName[];
 }
+
+/** The README's settings reference, derived from the table (a test keeps the README in step). */
+export function settingsReference(): string {
+  const rows = settingNames().map((name) => {
+    const spec: SettingSpec<unknown> = SETTINGS[name];
+    const flag = [`--${spec.flag}`, spec.alias ? `-${spec.alias}` : ''].filter(Boolean).join(', ');
+    return `| \`${flag}\` | \`${spec.env}\` | ${spec.defaultText} | ${spec.help} |`;
+  });
+  return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

@@ -141,7 +141,7 @@ export function parseResponses(data: Buffer, heads: readonly boolean[] = []): { 
     const headerAll = (name: string): string[] => rawHeaders.filter(([key]) => key.toLowerCase() === name).map(([, value]) => value);
     const status = Number(statusLine.split(' ')[1]);
     let cursor = end + 4;
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     const chunked = headerAll('transfer-encoding').some((value) => /chunked/i.test(value));
     const noBody = heads[responses.length] === true || status === 204 || status === 304 || status < 200;
     if (noBody) {

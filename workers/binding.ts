@@ -20,7 +20,7 @@ export interface Binding {
   readonly path: string;
 }
 
-interface Candidate {
+export interface Candidate {
   readonly name: string;
   /** Where to require it from; throws when it is not installed. */
   locate(require: NodeJS.Require): string;
@@ -55,10 +55,10 @@ export function loadBinding(path: string): UwsModule {
 }
 
 /** The first build that loads, looked up from the user's project and then from narwhal's own. */
-export function resolveBinding(cwd: string = process.cwd()): Binding {
+export function resolveBinding(cwd: string = process.cwd(), candidates: readonly Candidate[] = CANDIDATES): Binding {
   const requires = [createRequire(join(cwd, 'package.json')), createRequire(import.meta.url)];
   const failures: string[] = [];
-  for (const candidate of CANDIDATES) {
+  for (const candidate of candidates) {
     let reason = 'not installed';
     for (const require of requires) {
       let path: string;
