@@ -262,3 +262,36 @@ describe('clients that go away (1 worker)', function () {
     assert.equal(server.child.exitCode, null, 'the server is still up');
   });
 });
+
+describe('slow readers (backpressure)', function () {
+  let server: Served;
+  before(async () => {
+    server = await serve(ECHO, ['--workers', '1']);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  /** Reads a response on a raw socket, pausing after every read as a slow client does. */
+  function slowRead(path: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1');
+      let received = 0;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        socket.pause();
+        setTimeout(() => socket.resume(), 2);
+      });
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+  }
+
+  for (const path of ['/big?mb=8', '/big-stream?mb=8']) {
+    it(`delivers all of ${path} to a client that reads slowly`, async () => {
+      const received = await slowRead(path);
+      assert.ok(received > 8 * 1024 * 1024, `received ${received} bytes`);
+    });
+  }
+});

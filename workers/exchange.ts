@@ -291,7 +291,10 @@ export class Exchange {
       this.#wake = resolve;
       this.#res.onWritable(() => {
         this.#wake = undefined;
-        resolve();
+        // The v20.3x fork drains the microtask queue after handler, onData and onAborted calls,
+        // but not after onWritable (measured: a stream stalled for good once its client was
+        // slow). setImmediate makes Node run this continuation on its own loop.
+        setImmediate(resolve);
         return true;
       });
     });
