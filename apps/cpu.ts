@@ -1,6 +1,6 @@
 // CPU-bound work blocks the worker that runs it: that is what workers are for.
 // GET /fib?n=30 computes synchronously; with --workers 2 two such requests run side by side.
-// A runaway request (n=45) holds its worker for minutes: the arbiter's --timeout is the cure.
+// A runaway request (n=45) holds its worker for minutes while the other workers keep serving.
 //   npx serve apps/cpu.ts --workers 2   then   curl 'localhost:8000/fib?n=32'
 import { threadId } from 'node:worker_threads';
 

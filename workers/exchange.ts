@@ -14,6 +14,7 @@ import type { Logger } from '../server/logging.js';
 import type { ConnInfo, FetchHandler } from './app.js';
 import { ClientGoneError, RequestBody } from './body.js';
 import { IncomingRequest } from './request.js';
+import { byteLength, fastParts, forEachHeader, toUint8Array, type FastBody, type HeadersInit } from './response.js';
 import type { UwsRequest, UwsResponse } from './uws.js';
 
 /** What an exchange needs from the server that owns the connection. */
@@ -25,12 +26,18 @@ export interface ExchangeOwner {
   settled(): void;
 }
 
-const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 const statusLines = new Map<number, string>();
 // The Host header becomes part of request.url: refuse what would make it another URL.
 const VALID_HOST = /^(?:[a-z0-9._~!$&'()*+,;=%-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/** What the head of a response is written from: a light response's parts, or a real Response. */
+interface Head {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: HeadersInit | undefined;
+}
 
 export function statusLine(status: number, statusText = ''): string {
   if (statusText) return `${status} ${statusText}`;
@@ -172,17 +179,24 @@ export class Exchange {
       this.#fail(new TypeError(`The fetch handler resolved to ${describe(response)}, not a Response`));
       return;
     }
-    if (this.#aborted) {
-      response.body?.cancel().catch(() => undefined);
+    const parts = fastParts(response);
+    if (parts) {
+      // A light response: status, headers init and body go to uWS as the app gave them.
+      if (!this.#aborted) this.#sendWhole(parts, parts.body);
       return;
     }
     const body = response.body;
-    if (body === null || hasNoBody(response.status)) {
+    if (this.#aborted) {
       body?.cancel().catch(() => undefined);
-      this.#sendWhole(response, EMPTY);
       return;
     }
-    this.#pump(response, body).catch((error) => this.#fail(error));
+    const head: Head = { status: response.status, statusText: response.statusText, headers: response.headers };
+    if (body === null || hasNoBody(response.status)) {
+      body?.cancel().catch(() => undefined);
+      this.#sendWhole(head, null);
+      return;
+    }
+    this.#pump(head, body).catch((error) => this.#fail(error));
   }
 
   /**
@@ -190,22 +204,22 @@ export class Exchange {
    * goes out whole with a content-length, which also keeps pipelining working. Anything slower
    * streams, and its first chunk is sent as soon as it exists (server-sent events need that).
    */
-  async #pump(response: Response, body: ReadableStream<Uint8Array>): Promise<void> {
+  async #pump(head: Head, body: ReadableStream<Uint8Array>): Promise<void> {
     const reader = body.getReader();
     this.#reader = reader;
     const first = await reader.read();
     if (this.#aborted) return;
-    if (first.done) return this.#sendWhole(response, EMPTY);
+    if (first.done) return this.#sendWhole(head, null);
     let next = reader.read();
     const second = await Promise.race([next, nextTurn()]);
     if (this.#aborted) return;
-    if (second?.done) return this.#sendWhole(response, toBytes(first.value));
+    if (second?.done) return this.#sendWhole(head, toBytes(first.value));
     if (this.#head) {
       await reader.cancel();
-      return this.#sendWhole(response, undefined);
+      return this.#sendWhole(head, undefined);
     }
     this.#phase = 'streaming';
-    this.#res.cork(() => this.#writeHead(response));
+    this.#res.cork(() => this.#writeHead(head));
     await this.#write(toBytes(first.value));
     for (;;) {
       if (this.#aborted) return;
@@ -220,37 +234,42 @@ export class Exchange {
     this.#settle();
   }
 
-  #writeHead(response: Response): void {
+  /** Writes the status line and headers; returns the content-length the app declared, if any. */
+  #writeHead(head: Head): string | undefined {
     const res = this.#res;
-    res.writeStatus(statusLine(response.status, response.statusText));
+    res.writeStatus(statusLine(head.status, head.statusText));
     let server = false;
-    for (const [name, value] of response.headers) {
-      if (DROPPED_HEADERS.has(name)) continue;
+    let declared: string | undefined;
+    forEachHeader(head.headers, (name, value) => {
+      if (DROPPED_HEADERS.has(name)) {
+        if (name === 'content-length') declared = value;
+        return;
+      }
       if (name === 'server') server = true;
       res.writeHeader(name, value);
-    }
+    });
     if (!server) res.writeHeader('server', 'narwhal');
     if (this.#owner.draining) res.writeHeader('connection', 'close');
+    return declared;
   }
 
   /**
-   * Ends the response with all of its body at once. `bytes` undefined: a HEAD whose body is
-   * a long stream, so its length is known only if the app declared it.
+   * Ends the response with all of its body at once. `body` undefined: a HEAD whose body is a
+   * long stream, so its length is known only if the app declared it.
    */
-  #sendWhole(response: Response, bytes: Uint8Array | undefined): void {
+  #sendWhole(head: Head, body: FastBody | undefined): void {
     this.#body?.discard();
     const res = this.#res;
     res.cork(() => {
-      this.#writeHead(response);
-      if (hasNoBody(response.status)) {
+      const declared = this.#writeHead(head);
+      if (hasNoBody(head.status)) {
         res.endWithoutBody();
       } else if (this.#head) {
-        const declared = response.headers.get('content-length');
-        const length = bytes ? String(bytes.byteLength) : declared !== null && /^\d+$/.test(declared) ? declared : undefined;
+        const length = body !== undefined ? String(byteLength(body)) : declared !== undefined && /^\d+$/.test(declared) ? declared : undefined;
         if (length !== undefined) res.writeHeader('content-length', length);
         res.endWithoutBody();
       } else {
-        this.#tryEnd(bytes ?? EMPTY);
+        this.#tryEnd(body ?? null);
         return;
       }
       this.#settle();
@@ -258,15 +277,21 @@ export class Exchange {
   }
 
   /** tryEnd with onWritable retries: the exchange settles only when every byte is handed off. */
-  #tryEnd(bytes: Uint8Array): void {
+  #tryEnd(body: FastBody): void {
     const res = this.#res;
-    const total = bytes.byteLength;
+    const total = byteLength(body);
+    if (total === 0) {
+      res.end();
+      this.#settle();
+      return;
+    }
     const start = res.getWriteOffset();
-    if (res.tryEnd(bytes, total)[1]) {
+    if (res.tryEnd(body!, total)[1]) {
       this.#settle();
       return;
     }
     this.#phase = 'streaming';
+    const bytes = toUint8Array(body);
     res.onWritable((offset) => {
       try {
         const [ok, done] = res.tryEnd(bytes.subarray(offset - start), total);

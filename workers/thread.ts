@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../server/logging.js';
 import type { ProcessToThread, ServeOutcome, ServeTask, ThreadToProcess } from '../server/protocol.js';
 import { loadApp, type App } from './app.js';
 import { loadBinding } from './binding.js';
+import { installFastResponse } from './response.js';
 import { HttpServer } from './server.js';
 
 /** The exit code of a thread that ended itself after an uncaught error (EX_SOFTWARE). */
@@ -25,6 +26,7 @@ async function runHook(app: App, name: 'startup' | 'shutdown'): Promise<void> {
 async function boot(task: ServeTask, log: Logger): Promise<{ app: App; server: HttpServer }> {
   const uws = loadBinding(task.bindingPath);
   uws._cfg?.('silent'); // per thread: drops the `uWebSockets: 20` response header
+  installFastResponse(); // before the app loads, so it builds light responses
   const app = await loadApp(task.config.app);
   await runHook(app, 'startup');
   const server = new HttpServer(uws, app, log);
