@@ -37,6 +37,8 @@ interface Head {
   readonly status: number;
   readonly statusText: string;
   readonly headers: HeadersInit | undefined;
+  /** Sent as content-type when the headers name none. */
+  readonly type?: string | undefined;
 }
 
 export function statusLine(status: number, statusText = ''): string {
@@ -119,12 +121,12 @@ export class Exchange {
     res.onAborted(() => this.#onAborted());
     this.#body = hasBody ? new RequestBody(res) : null;
     this.request = new IncomingRequest({ method, url, headerPairs, body: this.#body });
-    const exchange = this;
-    this.info = {
-      get remoteAddr() {
-        return exchange.#remoteAddr();
-      },
-    };
+    this.info = new RequestInfo(this);
+  }
+
+  /** The peer's address, read from uWS on first use (while the response is still open). */
+  remoteAddr(): ConnInfo['remoteAddr'] {
+    return this.#remoteAddr();
   }
 
   /** Calls the app and answers with what it returns. Never throws. */
@@ -139,7 +141,6 @@ export class Exchange {
     if (result instanceof Response) {
       this.#respond(result);
     } else if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      this.#remoteAddr(); // res cannot be asked once the handler returned and the response ended
       (result as PromiseLike<unknown>).then(
         (response) => this.#respond(response),
         (error) => this.#fail(error),
@@ -239,6 +240,7 @@ export class Exchange {
     const res = this.#res;
     res.writeStatus(statusLine(head.status, head.statusText));
     let server = false;
+    let type = false;
     let declared: string | undefined;
     forEachHeader(head.headers, (name, value) => {
       if (DROPPED_HEADERS.has(name)) {
@@ -246,8 +248,10 @@ export class Exchange {
         return;
       }
       if (name === 'server') server = true;
+      else if (name === 'content-type') type = true;
       res.writeHeader(name, value);
     });
+    if (!type && head.type) res.writeHeader('content-type', head.type);
     if (!server) res.writeHeader('server', 'narwhal');
     if (this.#owner.draining) res.writeHeader('connection', 'close');
     return declared;
@@ -350,6 +354,19 @@ export class Exchange {
 /** Resolves after pending I/O callbacks, i.e. after every microtask queued so far. */
 function nextTurn(): Promise<undefined> {
   return new Promise((resolve) => setImmediate(resolve, undefined));
+}
+
+/** `info`, the second argument of fetch; a class so the getter lives on one prototype. */
+class RequestInfo implements ConnInfo {
+  readonly #exchange: Exchange;
+
+  constructor(exchange: Exchange) {
+    this.#exchange = exchange;
+  }
+
+  get remoteAddr(): ConnInfo['remoteAddr'] {
+    return this.#exchange.remoteAddr();
+  }
 }
 
 function toBytes(chunk: unknown): Uint8Array {

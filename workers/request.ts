@@ -3,6 +3,7 @@
 // A real undici Request is built only when the app touches something rare (cache, mode,
 // clone, ...), the technique of @hono/node-server and srvx (research/runtime-anchors.md §3).
 import type { RequestBody } from './body.js';
+import { forwardToNative } from './inherit.js';
 
 const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
@@ -116,21 +117,7 @@ export class IncomingRequest {
 
   static {
     // Everything of Request.prototype we do not answer ourselves forwards to the real Request.
-    const own = Object.getOwnPropertyNames(IncomingRequest.prototype);
-    for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(Request.prototype))) {
-      if (own.includes(name) || name === 'constructor') continue;
-      const forward: PropertyDescriptor = { configurable: true, enumerable: descriptor.enumerable ?? false };
-      if (descriptor.get) forward.get = function (this: IncomingRequest) { return Reflect.get(this.#materialize(), name); };
-      else if (typeof descriptor.value === 'function') {
-        forward.value = function (this: IncomingRequest, ...args: unknown[]) {
-          const real = this.#materialize();
-          return (Reflect.get(real, name) as (...a: unknown[]) => unknown).apply(real, args);
-        };
-      } else continue;
-      Object.defineProperty(IncomingRequest.prototype, name, forward);
-    }
-    Object.defineProperty(IncomingRequest.prototype, Symbol.toStringTag, { value: 'Request', configurable: true });
-    Object.setPrototypeOf(IncomingRequest.prototype, Request.prototype);
+    forwardToNative(IncomingRequest, Request, (self) => self.#materialize(), 'Request');
   }
 }
 

@@ -6,6 +6,8 @@
 // Installed as globalThis.Response in our worker threads only; `instanceof Response` holds for
 // light and real responses alike.
 
+import { forwardToNative } from './inherit.js';
+
 export type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = ConstructorParameters<typeof Response>[0];
 type ResponseInit = ConstructorParameters<typeof Response>[1];
@@ -14,6 +16,9 @@ const GlobalResponse = globalThis.Response;
 const PARTS = Symbol('narwhal.responseParts');
 const REAL = Symbol('narwhal.realResponse');
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const TEXT = 'text/plain;charset=UTF-8';
+/** Lets Response.json() pass its content-type through the constructor without copying headers. */
+const DEFAULT_TYPE = Symbol('narwhal.defaultType');
 const encoder = new TextEncoder();
 
 export type FastBody = string | Uint8Array | null;
@@ -24,6 +29,8 @@ export interface FastParts {
   readonly statusText: string;
   readonly body: FastBody;
   headers: HeadersInit | undefined;
+  /** The content-type to send when the headers name none (text for strings, JSON for json()). */
+  readonly type: string | undefined;
 }
 
 function fastBody(body: unknown): FastBody | undefined {
@@ -42,8 +49,8 @@ export class FastResponse {
     const fast = fastBody(body);
     const plain = Number.isInteger(status) && status >= 200 && status <= 599 && !(NULL_BODY_STATUS.has(status) && fast);
     if (fast !== undefined && plain && (init?.statusText === undefined || typeof init.statusText === 'string') && validHeaders(init?.headers)) {
-      this[PARTS] = { status, statusText: init?.statusText ?? '', body: fast, headers: init?.headers };
-      if (typeof fast === 'string') this[PARTS].headers = withDefaultType(init?.headers, 'text/plain;charset=UTF-8');
+      const type = (init as { [DEFAULT_TYPE]?: string } | undefined)?.[DEFAULT_TYPE] ?? (typeof fast === 'string' ? TEXT : undefined);
+      this[PARTS] = { status, statusText: init?.statusText ?? '', body: fast, headers: init?.headers, type };
     } else {
       // Streams, Blobs, FormData, odd statuses: the real thing (which also throws the right errors).
       this[REAL] = new GlobalResponse(body, init);
@@ -66,31 +73,22 @@ export class FastResponse {
   get headers(): Headers {
     const parts = this[PARTS];
     if (!parts) return this[REAL]!.headers;
-    if (!(parts.headers instanceof Headers)) parts.headers = new Headers(parts.headers);
+    if (!(parts.headers instanceof Headers)) {
+      const headers = new Headers(parts.headers);
+      if (parts.type && !headers.has('content-type')) headers.set('content-type', parts.type);
+      parts.headers = headers;
+    }
     return parts.headers;
   }
 
   static json(data: unknown, init?: ResponseInit): Response {
     const text = JSON.stringify(data);
     if (text === undefined) return GlobalResponse.json(data, init);
-    return new FastResponse(text, { ...init, headers: withDefaultType(init?.headers, 'application/json') }) as unknown as Response;
+    return new FastResponse(text, { ...init, [DEFAULT_TYPE]: 'application/json' } as ResponseInit) as unknown as Response;
   }
 
   static {
-    for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(GlobalResponse.prototype))) {
-      if (name === 'constructor' || Object.hasOwn(FastResponse.prototype, name)) continue;
-      const forward: PropertyDescriptor = { configurable: true, enumerable: descriptor.enumerable ?? false };
-      if (descriptor.get) forward.get = function (this: FastResponse) { return Reflect.get(realOf(this), name); };
-      else if (typeof descriptor.value === 'function') {
-        forward.value = function (this: FastResponse, ...args: unknown[]) {
-          const real = realOf(this);
-          return (Reflect.get(real, name) as (...a: unknown[]) => unknown).apply(real, args);
-        };
-      } else continue;
-      Object.defineProperty(FastResponse.prototype, name, forward);
-    }
-    Object.defineProperty(FastResponse.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
-    Object.setPrototypeOf(FastResponse.prototype, GlobalResponse.prototype);
+    forwardToNative(FastResponse, GlobalResponse, realOf, 'Response');
     Object.setPrototypeOf(FastResponse, GlobalResponse); // Response.redirect, Response.error
     // Real responses (from fetch(), or built before the swap) are Responses too.
     Object.defineProperty(FastResponse, Symbol.hasInstance, { value: (value: unknown) => value instanceof GlobalResponse });
@@ -101,7 +99,7 @@ export class FastResponse {
 function realOf(response: FastResponse): Response {
   const parts = response[PARTS];
   if (parts) {
-    response[REAL] = new GlobalResponse(parts.body, { status: parts.status, statusText: parts.statusText, headers: parts.headers });
+    response[REAL] = new GlobalResponse(parts.body, { status: parts.status, statusText: parts.statusText, headers: response.headers });
     response[PARTS] = undefined;
   }
   return response[REAL]!;
@@ -118,13 +116,6 @@ function validHeaders(headers: HeadersInit | undefined): boolean {
     if (pair.length !== 2 || !TOKEN.test(String(pair[0])) || BAD_VALUE.test(String(pair[1]))) return false;
   }
   return true;
-}
-
-function withDefaultType(headers: HeadersInit | undefined, type: string): HeadersInit {
-  if (headers === undefined) return { 'content-type': type };
-  const copy = new Headers(headers);
-  if (!copy.has('content-type')) copy.set('content-type', type);
-  return copy;
 }
 
 /** The parts of a light response the writer may send directly, or undefined. */
