@@ -111,12 +111,8 @@ class WorkerProcess {
     for (const slot of this.#slots) slot.control?.postMessage({ type: 'drain', timeoutMs });
     if (!first) return;
     // A drained thread's task resolves only once its sockets are closed; then closing is safe.
-    let settled = 0;
-    while (settled < this.#slots.length) {
-      const pending = this.#slots.map((slot) => slot.done);
-      await Promise.all(pending);
-      settled = this.#slots.filter((slot, i) => slot.done === pending[i]).length;
-    }
+    // Nothing is resubmitted once stopping, so these are the last tasks.
+    await Promise.all(this.#slots.map((slot) => slot.done));
     await this.#pool.close();
   }
 }
