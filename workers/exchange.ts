@@ -78,7 +78,6 @@ export class Exchange {
   readonly #owner: ExchangeOwner;
   readonly #head: boolean;
   readonly #body: RequestBody | null;
-  readonly #target: string;
   readonly request: IncomingRequest;
   readonly info: ConnInfo;
   #phase: Phase = 'open';
@@ -117,11 +116,15 @@ export class Exchange {
     this.#res = res;
     this.#owner = owner;
     this.#head = method === 'HEAD';
-    this.#target = `${method} ${url}`;
     res.onAborted(() => this.#onAborted());
     this.#body = hasBody ? new RequestBody(res) : null;
     this.request = new IncomingRequest({ method, url, headerPairs, body: this.#body });
     this.info = new RequestInfo(this);
+  }
+
+  /** How log lines name this request; built only when something is logged. */
+  get #target(): string {
+    return `${this.request.method} ${this.request.url}`;
   }
 
   /** The peer's address, read from uWS on first use (while the response is still open). */
