@@ -8,14 +8,21 @@ import type { MessagePort } from 'node:worker_threads';
 /** What the arbiter hands a worker process: the config with every port made concrete. */
 export interface WorkerProcessBoot {
   readonly type: 'boot';
+  /** `workers` here is this process's share of the workers. */
   readonly config: Config;
+  /** Number of this process's first worker, so workers are numbered across processes. */
+  readonly firstWorker: number;
 }
 
 export type ArbiterToProcess = WorkerProcessBoot | { readonly type: 'stop'; readonly graceful: boolean };
 
 export type ProcessToArbiter =
   | { readonly type: 'ready'; readonly workers: number; readonly binding: string }
-  | { readonly type: 'failed'; readonly report: FailureReport };
+  | { readonly type: 'failed'; readonly report: FailureReport }
+  /** A worker missed its heartbeats for --timeout seconds while running `request`. */
+  | { readonly type: 'hung'; readonly worker: number; readonly request: string; readonly silentMs: number }
+  /** Stopping, every healthy worker has drained; only hung ones remain: kill the process. */
+  | { readonly type: 'drained' };
 
 /** The piscina task each worker thread runs for its whole life. */
 export interface ServeTask {
@@ -23,15 +30,21 @@ export interface ServeTask {
   readonly bindingPath: string;
   readonly worker: number;
   readonly control: MessagePort;
+  /** The thread's heartbeat slot (workers/heartbeat.ts), shared with the worker process. */
+  readonly heartbeat: SharedArrayBuffer;
 }
 
 export type ServeOutcome =
   | { readonly outcome: 'stopped'; readonly requests: number }
   | { readonly outcome: 'failed'; readonly report: FailureReport };
 
-export type ProcessToThread = { readonly type: 'drain'; readonly timeoutMs: number };
+/** `exit`: end the thread once drained (recycling), so its memory goes with it. */
+export type ProcessToThread = { readonly type: 'drain'; readonly timeoutMs: number; readonly exit?: boolean };
 
-export type ThreadToProcess = { readonly type: 'listening'; readonly threadId: number };
+export type ThreadToProcess =
+  | { readonly type: 'listening'; readonly threadId: number }
+  /** The worker wants to be recycled: start its successor, then tell it to drain. */
+  | { readonly type: 'recycle'; readonly reason: string };
 
 export function formatAddress({ host, port }: TcpBind): string {
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;

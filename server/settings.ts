@@ -38,6 +38,14 @@ function positiveInt(text: string, source: string): number {
   return n;
 }
 
+function wholeNumber(text: string, source: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`${source} must be a whole number (0 or more), not '${text}'`);
+  }
+  return n;
+}
+
 function seconds(text: string, source: string): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0) {
@@ -107,6 +115,55 @@ export const SETTINGS = {
     default: () => 30,
     parse: seconds,
   } satisfies SettingSpec<number>,
+  processes: {
+    flag: 'processes',
+    env: 'NARWHAL_PROCESSES',
+    help: 'Worker processes the workers are spread over; a process that dies takes only its own workers with it.',
+    defaultText: '1',
+    default: () => 1,
+    parse: positiveInt,
+  } satisfies SettingSpec<number>,
+  timeout: {
+    flag: 'timeout',
+    alias: 't',
+    env: 'NARWHAL_TIMEOUT',
+    help: 'Seconds a worker may go without a heartbeat (busy in one request) before its process is replaced; 0 turns it off.',
+    defaultText: '30',
+    default: () => 30,
+    parse: seconds,
+  } satisfies SettingSpec<number>,
+  maxRequests: {
+    flag: 'max-requests',
+    env: 'NARWHAL_MAX_REQUESTS',
+    help: 'Requests a worker serves before it is recycled gracefully (a fresh thread takes over); 0 turns it off.',
+    defaultText: '0',
+    default: () => 0,
+    parse: wholeNumber,
+  } satisfies SettingSpec<number>,
+  maxRequestsJitter: {
+    flag: 'max-requests-jitter',
+    env: 'NARWHAL_MAX_REQUESTS_JITTER',
+    help: 'Each worker adds a random 0..J to --max-requests, so workers do not all recycle at once.',
+    defaultText: '0',
+    default: () => 0,
+    parse: wholeNumber,
+  } satisfies SettingSpec<number>,
+  maxWorkerMemory: {
+    flag: 'max-worker-memory',
+    env: 'NARWHAL_MAX_WORKER_MEMORY',
+    help: 'MB of JavaScript heap above which a worker is recycled gracefully; 0 turns it off.',
+    defaultText: '0',
+    default: () => 0,
+    parse: wholeNumber,
+  } satisfies SettingSpec<number>,
+  pid: {
+    flag: 'pid',
+    env: 'NARWHAL_PID',
+    help: "File to write the arbiter's pid to (removed on exit).",
+    defaultText: 'none',
+    default: () => '',
+    parse: (text) => text,
+  } satisfies SettingSpec<string>,
   logLevel: {
     flag: 'log-level',
     env: 'NARWHAL_LOG_LEVEL',

@@ -80,7 +80,7 @@ describe('serve command line', () => {
   it('says where it listens and how many workers are up', async () => {
     const server = await serve(HELLO, ['--workers', '3']);
     try {
-      assert.match(server.log(), /Listening at: http:\/\/127\.0\.0\.1:\d+ \(3 workers, \S+ [\d.]+/);
+      assert.match(server.log(), /Listening at: http:\/\/127\.0\.0\.1:\d+ \(3 workers in 1 process, \S+ [\d.]+/);
       assert.equal(await (await fetch(`${server.url}/`)).text(), 'Hello, World!');
     } finally {
       await server.stop();

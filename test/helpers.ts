@@ -34,6 +34,8 @@ export interface Served {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** SIGTERM, then the exit code (SIGKILL after 15 s). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** The exit code of a server that stops by itself (halts). */
+  exited(): Promise<number | null>;
 }
 
 export interface RunResult {
@@ -101,6 +103,11 @@ export async function serve(app: string, args: readonly string[] = [], options: 
     child,
     log: () => stderr,
     waitForLog,
+    async exited() {
+      await exited;
+      running.delete(child);
+      return child.exitCode;
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) {
         const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -234,7 +234,7 @@ export class Exchange {
       next = reader.read();
     }
     this.#body?.discard();
-    this.#res.cork(() => this.#res.end());
+    this.#res.cork(() => this.#res.end(undefined, this.#owner.draining));
     this.#settle();
   }
 
@@ -256,7 +256,6 @@ export class Exchange {
     });
     if (!type && head.type) res.writeHeader('content-type', head.type);
     if (!server) res.writeHeader('server', 'narwhal');
-    if (this.#owner.draining) res.writeHeader('connection', 'close');
     return declared;
   }
 
@@ -270,11 +269,11 @@ export class Exchange {
     res.cork(() => {
       const declared = this.#writeHead(head);
       if (hasNoBody(head.status)) {
-        res.endWithoutBody();
+        this.#endWithoutBody();
       } else if (this.#head) {
         const length = body !== undefined ? String(byteLength(body)) : declared !== undefined && /^\d+$/.test(declared) ? declared : undefined;
         if (length !== undefined) res.writeHeader('content-length', length);
-        res.endWithoutBody();
+        this.#endWithoutBody();
       } else {
         this.#tryEnd(body ?? null);
         return;
@@ -283,12 +282,24 @@ export class Exchange {
     });
   }
 
+  /**
+   * While draining, the client must not reuse the connection, but the fork's
+   * endWithoutBody(length, close) aborts the process: say it in a header, and the drain's
+   * quiet period closes what is left.
+   */
+  #endWithoutBody(): void {
+    if (this.#owner.draining) this.#res.writeHeader('connection', 'close');
+    this.#res.endWithoutBody();
+  }
+
   /** tryEnd with onWritable retries: the exchange settles only when every byte is handed off. */
   #tryEnd(body: FastBody): void {
     const res = this.#res;
     const total = byteLength(body);
-    if (total === 0) {
-      res.end();
+    if (total === 0 || this.#owner.draining) {
+      // end(body, true) makes uWS close the connection once the response is out, so a
+      // keep-alive client takes its next request to a worker that is not draining.
+      res.end(body ?? undefined, this.#owner.draining);
       this.#settle();
       return;
     }
@@ -347,8 +358,7 @@ export class Exchange {
     this.#body?.discard();
     this.#res.cork(() => {
       this.#res.writeStatus(statusLine(500)).writeHeader('content-type', 'text/plain; charset=utf-8').writeHeader('server', 'narwhal');
-      if (this.#owner.draining) this.#res.writeHeader('connection', 'close');
-      this.#res.end('Internal Server Error');
+      this.#res.end('Internal Server Error', this.#owner.draining);
     });
     this.#settle();
   }

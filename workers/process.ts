@@ -9,13 +9,21 @@ import { EXIT, toFailureReport, type FailureReport } from '../server/errors.js';
 import { createLogger, type Logger } from '../server/logging.js';
 import type { ArbiterToProcess, ProcessToArbiter, ServeOutcome, ThreadToProcess, WorkerProcessBoot } from '../server/protocol.js';
 import { resolveBinding, type Binding } from './binding.js';
+import { Heartbeat } from './heartbeat.js';
 
 const THREAD = new URL('./thread.js', import.meta.url).href;
 
 interface Slot {
   readonly worker: number;
+  readonly heartbeat: SharedArrayBuffer;
   control: MessagePort | undefined;
   listening: boolean;
+  /** Being replaced by a successor thread (--max-requests, --max-worker-memory): do not resubmit. */
+  recycling: string | undefined;
+  /** Missed its heartbeats: no code of ours runs in it any more. */
+  hung: boolean;
+  /** For a recycled worker's successor: the slot it replaces once it listens. */
+  predecessor?: Slot | undefined;
   done: Promise<void>;
 }
 
@@ -27,17 +35,24 @@ class WorkerProcess {
   readonly #log: Logger;
   readonly #pool: Piscina;
   readonly #slots: Slot[] = [];
+  /** Recycled workers whose old threads are still draining. */
+  readonly #old = new Set<Slot>();
+  /** Workers waiting to be recycled: one at a time, as the pool has one spare thread. */
+  readonly #recycleQueue: { slot: Slot; reason: string }[] = [];
+  readonly #firstWorker: number;
   #ready = false;
   #stopping = false;
 
-  constructor(config: WorkerProcessBoot['config'], binding: Binding, log: Logger) {
+  constructor(config: WorkerProcessBoot['config'], firstWorker: number, binding: Binding, log: Logger) {
     this.#config = config;
+    this.#firstWorker = firstWorker;
     this.#binding = binding;
     this.#log = log;
     this.#pool = new Piscina({
       filename: THREAD,
       minThreads: config.workers,
-      maxThreads: config.workers,
+      // One spare: a recycled worker's successor starts on it before the old one drains.
+      maxThreads: config.workers + 1,
       idleTimeout: Infinity,
       atomics: 'disabled',
       concurrentTasksPerWorker: 1,
@@ -48,10 +63,24 @@ class WorkerProcess {
   }
 
   start(): void {
-    for (let worker = 1; worker <= this.#config.workers; worker++) {
-      const slot: Slot = { worker, control: undefined, listening: false, done: Promise.resolve() };
+    for (let i = 0; i < this.#config.workers; i++) {
+      const slot = newSlot(this.#firstWorker + i);
       this.#slots.push(slot);
       this.#submit(slot);
+    }
+    if (this.#config.timeout > 0) setInterval(() => this.#checkHeartbeats(), 250).unref();
+  }
+
+  /** A worker whose heartbeat is older than --timeout is hung: tell the arbiter, which replaces this process. */
+  #checkHeartbeats(): void {
+    const limitMs = this.#config.timeout * 1000;
+    for (const slot of this.#slots) {
+      if (!slot.listening || slot.hung) continue;
+      const heartbeat = new Heartbeat(slot.heartbeat);
+      const silentMs = heartbeat.silence();
+      if (silentMs <= limitMs) continue;
+      slot.hung = true;
+      send({ type: 'hung', worker: slot.worker, request: heartbeat.request(), silentMs });
     }
   }
 
@@ -60,17 +89,52 @@ class WorkerProcess {
     const { port1, port2 } = new MessageChannel();
     slot.control = port1;
     slot.listening = false;
+    slot.recycling = undefined;
+    new Heartbeat(slot.heartbeat).beat(); // booting counts as alive
     port1.on('message', (message: ThreadToProcess) => {
-      if (message.type !== 'listening') return;
+      if (message.type === 'recycle') return this.#recycle(slot, message.reason);
       slot.listening = true;
       this.#log.debug(`Worker ${slot.worker} listening (thread ${message.threadId})`);
       this.#checkReady();
+      if (slot.predecessor) this.#retire(slot);
     });
-    const task = { config: this.#config, bindingPath: this.#binding.path, worker: slot.worker, control: port2 };
+    const task = { config: this.#config, bindingPath: this.#binding.path, worker: slot.worker, control: port2, heartbeat: slot.heartbeat };
     slot.done = this.#pool.run(task, { transferList: [port2] as never }).then(
       (outcome: ServeOutcome) => this.#ended(slot, outcome),
       (error: unknown) => this.#died(slot, error),
     );
+  }
+
+  /**
+   * Recycling without a gap: the successor starts on the pool's spare thread, and the old worker
+   * drains (then ends its thread) only once the successor listens.
+   */
+  #recycle(slot: Slot, reason: string): void {
+    if (slot.recycling || this.#stopping || this.#recycleQueue.some((queued) => queued.slot === slot)) return;
+    this.#recycleQueue.push({ slot, reason });
+    this.#nextRecycle();
+  }
+
+  #nextRecycle(): void {
+    if (this.#old.size > 0 || this.#stopping) return;
+    const next = this.#recycleQueue.shift();
+    if (!next) return;
+    const { slot, reason } = next;
+    if (!this.#slots.includes(slot) || !slot.listening) return this.#nextRecycle();
+    slot.recycling = reason;
+    this.#log.info(`Worker ${slot.worker} ${reason}; recycling it`);
+    const successor = newSlot(slot.worker);
+    successor.predecessor = slot;
+    this.#old.add(slot);
+    this.#slots[this.#slots.indexOf(slot)] = successor;
+    this.#submit(successor);
+  }
+
+  #retire(successor: Slot): void {
+    const old = successor.predecessor!;
+    successor.predecessor = undefined;
+    this.#log.info(`Worker ${old.worker} recycled: its successor listens, draining the old thread`);
+    old.control?.postMessage({ type: 'drain', timeoutMs: this.#config.gracefulTimeout * 1000, exit: true });
   }
 
   #checkReady(): void {
@@ -82,6 +146,17 @@ class WorkerProcess {
   #ended(slot: Slot, outcome: ServeOutcome): void {
     slot.control?.close();
     slot.listening = false;
+    if (this.#old.delete(slot)) return this.#nextRecycle();
+    if (outcome.outcome === 'failed' && slot.predecessor) {
+      // The successor could not boot: the old worker keeps serving.
+      this.#log.error(`Worker ${slot.worker} could not be recycled: ${outcome.report.message}`);
+      const old = slot.predecessor;
+      old.recycling = undefined;
+      this.#old.delete(old);
+      this.#nextRecycle();
+      this.#slots[this.#slots.indexOf(slot)] = old;
+      return;
+    }
     if (outcome.outcome === 'failed') void this.#fail(outcome.report);
     else if (!this.#stopping) this.#log.warning(`Worker ${slot.worker} stopped unasked; starting it again`);
     if (outcome.outcome === 'stopped' && !this.#stopping) this.#submit(slot);
@@ -91,6 +166,12 @@ class WorkerProcess {
     slot.control?.close();
     slot.listening = false;
     if (this.#stopping) return;
+    if (this.#old.delete(slot)) {
+      // Its successor already serves in its place (or is starting, and serves if this ended early).
+      this.#log.info(`Worker ${slot.worker}'s old thread has ended`);
+      this.#nextRecycle();
+      return;
+    }
     this.#log.error(`Worker ${slot.worker} exited (${error instanceof Error ? error.message : String(error)}); starting a new one`);
     this.#submit(slot);
   }
@@ -108,13 +189,23 @@ class WorkerProcess {
   async stop(timeoutMs: number): Promise<void> {
     const first = !this.#stopping;
     this.#stopping = true;
-    for (const slot of this.#slots) slot.control?.postMessage({ type: 'drain', timeoutMs });
+    const all = [...this.#slots, ...this.#old];
+    for (const slot of all) slot.control?.postMessage({ type: 'drain', timeoutMs });
     if (!first) return;
     // A drained thread's task resolves only once its sockets are closed; then closing is safe.
-    // Nothing is resubmitted once stopping, so these are the last tasks.
-    await Promise.all(this.#slots.map((slot) => slot.done));
+    // Nothing is resubmitted once stopping, so these are the last tasks. A hung thread never
+    // drains and cannot be ended without aborting the process: the arbiter kills the process.
+    await Promise.all(all.filter((slot) => !slot.hung).map((slot) => slot.done));
+    if (all.some((slot) => slot.hung)) {
+      send({ type: 'drained' });
+      await new Promise(() => undefined);
+    }
     await this.#pool.close();
   }
+}
+
+function newSlot(worker: number): Slot {
+  return { worker, heartbeat: Heartbeat.create(), control: undefined, listening: false, recycling: undefined, hung: false, done: Promise.resolve() };
 }
 
 function send(message: ProcessToArbiter): void {
@@ -122,7 +213,7 @@ function send(message: ProcessToArbiter): void {
 }
 
 async function boot(message: WorkerProcessBoot): Promise<WorkerProcess> {
-  const { config } = message;
+  const { config, firstWorker } = message;
   const log = createLogger(config.logLevel);
   let binding: Binding;
   try {
@@ -133,7 +224,7 @@ async function boot(message: WorkerProcessBoot): Promise<WorkerProcess> {
     send({ type: 'failed', report });
     process.exit(report.exitCode);
   }
-  const worker = new WorkerProcess(config, binding, log);
+  const worker = new WorkerProcess(config, firstWorker, binding, log);
   worker.start();
   return worker;
 }

@@ -8,7 +8,19 @@ import { formatAddress } from '../server/protocol.js';
 import type { TcpBind } from '../server/settings.js';
 import type { App } from './app.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
+import type { Heartbeat } from './heartbeat.js';
 import type { UwsApp, UwsListenSocket, UwsModule } from './uws.js';
+
+/** How long a draining worker waits after its last request before it closes idle connections. */
+const QUIET_MS = 250;
+
+export interface ServerOptions {
+  /** Stamped around each request, so a hung request can be named from outside the thread. */
+  readonly heartbeat?: Heartbeat | undefined;
+  /** Requests to serve before `onLimit` is called once (0: no limit). */
+  readonly maxRequests?: number;
+  readonly onLimit?: () => void;
+}
 
 export class HttpServer implements ExchangeOwner {
   readonly log: Logger;
@@ -20,21 +32,27 @@ export class HttpServer implements ExchangeOwner {
   #draining = false;
   #closed = false;
   #forceTimer: NodeJS.Timeout | undefined;
+  #quietTimer: NodeJS.Timeout | undefined;
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
 
-  constructor(uws: UwsModule, app: App, log: Logger) {
+  constructor(uws: UwsModule, app: App, log: Logger, options: ServerOptions = {}) {
     this.log = log;
     this.#uws = uws;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const fetch = app.fetch;
+    const { heartbeat, maxRequests = 0, onLimit } = options;
     this.#app = uws.App().any('/*', (res, req) => {
       try {
         const exchange = Exchange.accept(res, req, this);
         if (!exchange) return;
         this.#inflight += 1;
         this.#requests += 1;
+        clearTimeout(this.#quietTimer);
+        heartbeat?.enter(exchange.request.method, exchange.request.url);
         exchange.run(fetch);
+        heartbeat?.leave();
+        if (this.#requests === maxRequests) onLimit?.();
       } catch (error) {
         // Only a bug of ours gets here; a throw out of a uWS handler would abort the process.
         log.critical('Internal error in the request bridge', error);
@@ -52,8 +70,17 @@ export class HttpServer implements ExchangeOwner {
 
   settled(): void {
     this.#inflight -= 1;
-    // Never close the App from inside one of its own callbacks: defer to the next turn.
-    if (this.#draining && this.#inflight === 0) setImmediate(() => this.#inflight === 0 && this.close());
+    if (this.#draining && this.#inflight === 0) this.#closeWhenQuiet();
+  }
+
+  /**
+   * Draining responses close their connections, so keep-alive clients move to other workers
+   * with their next request. Once nothing has been in flight for QUIET_MS, what is left is idle:
+   * close it. (Also never closes the App from inside one of its own callbacks.)
+   */
+  #closeWhenQuiet(): void {
+    clearTimeout(this.#quietTimer);
+    this.#quietTimer = setTimeout(() => this.#inflight === 0 && this.close(), QUIET_MS);
   }
 
   listen(binds: readonly TcpBind[]): void {
@@ -71,10 +98,11 @@ export class HttpServer implements ExchangeOwner {
     if (this.#closed) return;
     this.#draining = true;
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket);
-    if (this.#inflight === 0 || timeoutMs <= 0) {
+    if (timeoutMs <= 0) {
       this.close();
       return;
     }
+    if (this.#inflight === 0) this.#closeWhenQuiet();
     clearTimeout(this.#forceTimer);
     this.#forceTimer = setTimeout(() => {
       this.log.warning(`Graceful timeout: cutting ${this.#inflight} request(s) still in flight`);
@@ -88,6 +116,7 @@ export class HttpServer implements ExchangeOwner {
     this.#closed = true;
     this.#draining = true;
     clearTimeout(this.#forceTimer);
+    clearTimeout(this.#quietTimer);
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket);
     this.#app.close();
     this.#resolveClosed();
