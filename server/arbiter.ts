@@ -12,6 +12,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BootError, EXIT, NarwhalError, type FailureReport } from './errors.js';
 import type { Config } from './config.js';
+import type { HookContext, ServerHooks } from './config-file.js';
 import type { Logger } from './logging.js';
 import { probeBinds } from './probe.js';
 import { formatAddress, type ArbiterToProcess, type ProcessToArbiter } from './protocol.js';
@@ -48,7 +49,8 @@ type Event =
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'message'; proc: Proc; message: ProcessToArbiter }
   | { kind: 'exit'; proc: Proc; code: number | null; signal: NodeJS.Signals | null }
-  | { kind: 'respawn'; slot: number; generation: number; replaces?: Proc | undefined; timer: NodeJS.Timeout };
+  | { kind: 'respawn'; slot: number; generation: number; replaces?: Proc | undefined; timer: NodeJS.Timeout }
+  | { kind: 'reload'; signal: NodeJS.Signals };
 
 /** Spreads `workers` over `processes`; returns [count, firstWorker] per process. */
 export function shares(workers: number, processes: number): [number, number][] {
@@ -63,8 +65,16 @@ export function shares(workers: number, processes: number): [number, number][] {
   return out;
 }
 
+export interface ArbiterOptions {
+  /** The server hooks in force (they change when a reload re-reads the config file). */
+  readonly hooks?: () => ServerHooks;
+  /** Reads flags, environment and config file again, for HUP. */
+  readonly reloadConfig?: () => Promise<Config>;
+}
+
 export class Arbiter {
   readonly #log: Logger;
+  readonly #options: ArbiterOptions;
   #config: Config;
   #generation = 0;
   #procs = new Set<Proc>();
@@ -79,9 +89,21 @@ export class Arbiter {
   #wake: (() => void) | undefined;
   #onSignal = (signal: NodeJS.Signals): void => this.#push({ kind: 'signal', signal });
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, options: ArbiterOptions = {}) {
     this.#config = config;
     this.#log = log;
+    this.#options = options;
+  }
+
+  /** Runs a server hook; a hook that throws is logged and never stops the arbiter. */
+  async #hook<K extends keyof ServerHooks>(name: K, context: Parameters<NonNullable<ServerHooks[K]>>[0]): Promise<void> {
+    const hook = this.#options.hooks?.()[name] as ((context: HookContext) => unknown) | undefined;
+    if (!hook) return;
+    try {
+      await hook(context);
+    } catch (error) {
+      this.#log.error(`The ${name} hook failed`, error);
+    }
   }
 
   /** Serves until stopped; resolves to the exit code. */
@@ -89,6 +111,7 @@ export class Arbiter {
     this.#log.info(`Starting narwhal (pid ${process.pid})`);
     for (const signal of SIGNALS) process.on(signal, this.#onSignal);
     try {
+      await this.#hook('onStarting', { config: this.#config });
       this.#config = { ...this.#config, bind: await probeBinds(this.#config.bind) };
       if (this.#config.pid) writeFileSync(this.#config.pid, `${process.pid}\n`);
       warnAboutQueuedResets(this.#log);
@@ -98,12 +121,16 @@ export class Arbiter {
         if (event.kind === 'signal') this.#onSignalEvent(event.signal);
         else if (event.kind === 'message') this.#onMessage(event.proc, event.message);
         else if (event.kind === 'exit') this.#onExit(event.proc, event.code, event.signal);
+        else if (event.kind === 'reload') await this.#reload(event.signal);
         else this.#onRespawn(event);
       }
       this.#log.info('Shutting down: Master');
-      return this.#exitCode;
     } catch (error) {
-      return this.#halt(error);
+      this.#exitCode = this.#halt(error);
+    }
+    try {
+      await this.#hook('onExit', { config: this.#config, exitCode: this.#exitCode });
+      return this.#exitCode;
     } finally {
       for (const signal of SIGNALS) process.off(signal, this.#onSignal);
       for (const timer of this.#scheduled) clearTimeout(timer);
@@ -167,7 +194,10 @@ export class Arbiter {
     const where = this.#config.bind.map(formatAddress).join(', ');
     const total = this.#config.workers;
     const processes = `${generation.length} process${generation.length > 1 ? 'es' : ''}`;
-    if (pending.purpose === 'boot') this.#log.info(`Listening at: ${where} (${total} workers in ${processes}, ${what.replace(/^\d+ workers, /, '')})`);
+    if (pending.purpose === 'boot') {
+      this.#log.info(`Listening at: ${where} (${total} workers in ${processes}, ${what.replace(/^\d+ workers, /, '')})`);
+      void this.#hook('whenReady', { config: this.#config });
+    }
     else this.#log.info(`Reloaded: ${total} new workers listen at ${where}; draining the old ones`);
     for (const old of this.#procs) if (old.generation < pending.generation) this.#retire(old, true);
   }
@@ -182,6 +212,7 @@ export class Arbiter {
   #onExit(proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
     this.#procs.delete(proc);
     clearTimeout(proc.killTimer);
+    void this.#hook('workerExit', { config: proc.config, pid: proc.child.pid ?? 0, code, signal });
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     if (proc.retiring || this.#stopping) {
       this.#log.info(`Worker process ${proc.child.pid} exited (${how})`);
@@ -250,15 +281,36 @@ export class Arbiter {
       this.#log.info('Handling signal: SIGUSR1; no log files to reopen (the error log is stderr)');
     } else if (this.#pending) {
       this.#log.warning(`Handling signal: ${signal}; ignored, a reload is already under way`);
-    } else if (signal === 'SIGHUP') {
-      this.#log.info('Handling signal: SIGHUP; reloading the app and its workers');
-      this.#startGeneration('reload', this.#config);
+    } else {
+      // Reloading reads the config file, which takes a turn of the loop: queue it as an event.
+      this.#push({ kind: 'reload', signal });
+    }
+  }
+
+  /** HUP: config and app code anew. TTIN / TTOU: one worker more / fewer. */
+  async #reload(signal: NodeJS.Signals): Promise<void> {
+    if (this.#stopping || this.#pending) return;
+    let config = this.#config;
+    if (signal === 'SIGHUP') {
+      this.#log.info('Handling signal: SIGHUP; reloading the config and the app');
+      try {
+        config = (await this.#options.reloadConfig?.()) ?? config;
+      } catch (error) {
+        this.#log.error(`Reload failed, the old workers keep serving: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      if (JSON.stringify(config.bind.map((b) => b.host)) !== JSON.stringify(this.#config.bind.map((b) => b.host)) || config.bind.length !== this.#config.bind.length) {
+        this.#log.warning('A changed bind takes a restart; the reload keeps the current addresses');
+      }
+      config = { ...config, bind: this.#config.bind };
     } else {
       const workers = Math.max(1, this.#config.workers + (signal === 'SIGTTIN' ? 1 : -1));
       if (workers === this.#config.workers) return this.#log.info(`Handling signal: ${signal}; already at 1 worker`);
       this.#log.info(`Handling signal: ${signal}; going from ${this.#config.workers} to ${workers} workers`);
-      this.#startGeneration('reload', { ...this.#config, workers });
+      config = { ...this.#config, workers };
     }
+    await this.#hook('onReload', { config });
+    this.#startGeneration('reload', config);
   }
 
   /** TERM: graceful stop. INT, QUIT: quick stop. The same again escalates; a third kills. */

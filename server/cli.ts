@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { Arbiter } from './arbiter.js';
-import { buildConfig, resolveSettings, type RawSettings } from './config.js';
+import { buildConfig, resolveSettings, type Config, type RawSettings } from './config.js';
+import { findConfigFile, loadConfigFile, type ServerHooks } from './config-file.js';
 import { AppLoadError, EXIT, NarwhalError, UsageError } from './errors.js';
 import { createLogger } from './logging.js';
 import { SETTINGS, settingNames, type Env } from './settings.js';
@@ -23,6 +24,7 @@ function parser() {
     .version(false)
     .option('version', { type: 'boolean', describe: 'Print the versions of narwhal, Node and the uWS binding' })
     .option('print-config', { type: 'boolean', describe: 'Print the resolved settings as JSON and exit' })
+    .option('config', { type: 'string', requiresArg: true, describe: 'Config file with settings and server hooks [default: ./narwhal.config.{ts,mts,js,mjs} if present]' })
     .help('help')
     .alias('help', 'h')
     .strict()
@@ -90,13 +92,21 @@ export async function main(argv: readonly string[], env: Env = process.env): Pro
   const positional = args.app === undefined ? [] : [String(args.app)];
   try {
     if (positional.length === 0) throw new UsageError('name the app to serve, e.g. serve apps/hello.ts');
-    const config = buildConfig(positional[0]!, resolveSettings(rawFlags(args), env));
+    const configPath = findConfigFile(args.config as string | undefined, process.cwd());
+    let hooks: ServerHooks = {};
+    // Flags, environment and the config file, read again on every reload (HUP).
+    const resolveConfig = async (): Promise<Config> => {
+      const file = configPath ? await loadConfigFile(configPath) : undefined;
+      hooks = file?.hooks ?? {};
+      return buildConfig(positional[0]!, resolveSettings(rawFlags(args), env, file?.settings));
+    };
+    const config = await resolveConfig();
     if (args['print-config']) {
-      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...config, configFile: configPath ?? null, hooks: Object.keys(hooks) }, null, 2)}\n`);
       return EXIT.ok;
     }
     checkApp(config.app);
-    return await new Arbiter(config, createLogger(config.logLevel)).run();
+    return await new Arbiter(config, createLogger(config.logLevel), { hooks: () => hooks, reloadConfig: resolveConfig }).run();
   } catch (error) {
     if (!(error instanceof NarwhalError)) throw error;
     const hint = error instanceof UsageError ? "\nRun 'serve --help' for usage." : '';

@@ -92,16 +92,16 @@ describe('lifecycle under load', function () {
   });
 
   it('adds a worker on TTIN and removes one on TTOU with no request lost', async () => {
-    const server = await serve(app, ['--workers', '2']);
+    const server = await serve(app, ['--workers', '4']);
     try {
       const loads = load(server);
       await progress(loads, 100);
       server.child.kill('SIGTTIN');
-      await server.waitForLog(/going from 2 to 3 workers[\s\S]*Reloaded: 3 new workers/);
+      await server.waitForLog(/going from 4 to 5 workers[\s\S]*Reloaded: 5 new workers/);
       await progress(loads, 100);
       server.child.kill('SIGTTOU');
-      await server.waitForLog(/going from 3 to 2 workers[\s\S]*Reloaded: 2 new workers/);
-      await server.waitForLog(/Reloaded: 2 new workers[\s\S]*Worker process \d+ exited \(exit code 0\)/);
+      await server.waitForLog(/going from 5 to 4 workers[\s\S]*Reloaded: 4 new workers/);
+      await server.waitForLog(/Reloaded: 4 new workers[\s\S]*Worker process \d+ exited \(exit code 0\)/);
       await progress(loads, 100);
       const result = await finish(loads);
       assert.equal(result.failed, 0, `failures: ${result.failures.join(', ')}`);
@@ -111,7 +111,7 @@ describe('lifecycle under load', function () {
   });
 
   it('recycles workers after --max-requests (with jitter) with no request lost', async () => {
-    const server = await serve(app, ['--workers', '2', '--max-requests', '300', '--max-requests-jitter', '100']);
+    const server = await serve(app, ['--workers', '4', '--max-requests', '300', '--max-requests-jitter', '100']);
     try {
       const loads = load(server);
       await server.waitForLog(/(Worker \d+ served its \d+ requests \(--max-requests\); recycling it[\s\S]*Worker \d+ recycled: its successor listens[\s\S]*){3}/);
@@ -137,19 +137,26 @@ describe('lifecycle under load', function () {
     }
   });
 
-  it('replaces the process of a hung worker (--timeout) and names the request', async () => {
-    const server = await serve(app, ['--workers', '4', '--timeout', '2']);
+  it('replaces the process of a hung worker (--timeout 3), naming the request; only its requests fail', async () => {
+    const server = await serve(app, ['--workers', '4', '--timeout', '3']);
     try {
+      const loads = load(server);
+      await progress(loads, 100);
       const hung = fetch(`${server.url}/hang?id=42`).catch(() => 'cut');
       await server.waitForLog(/CRITICAL\] Worker \d+ \(pid \d+\) sent no heartbeat for [\d.]+ s while running 'GET http:\/\/127\.0\.0\.1:\d+\/hang\?id=42'; replacing its process/);
       await server.waitForLog(/Worker process \d+ is up \(4 workers, [^)]*\); retiring \d+/);
       await server.waitForLog(/Killing worker process \d+: its healthy workers drained/);
-      await hung;
-      // Only the hung worker's requests could fail; from here on the new process serves them all.
-      const loads = load(server);
+      assert.equal(await hung, 'cut');
       await progress(loads, 200);
-      const result = await finish(loads);
-      assert.equal(result.failed, 0, `failures: ${result.failures.join(', ')}`);
+      const during = await finish(loads);
+      // A client blocks on a request stuck in the hung worker until its process is killed, so
+      // each of the 8 clients can lose at most one request, and only to that kill.
+      assert.ok(during.failed <= 8, `${during.failed} failed: ${during.failures.join(', ')}`);
+      assert.ok(during.failures.every((why) => /closed before a response|ECONNRESET/.test(why)), during.failures.join(', '));
+      const again = load(server);
+      await progress(again, 200);
+      const clean = await finish(again);
+      assert.equal(clean.failed, 0, `failures after the replacement: ${clean.failures.join(', ')}`);
     } finally {
       await server.stop();
     }
