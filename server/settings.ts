@@ -69,6 +69,19 @@ export function parseBind(text: string, source: string): TcpBind {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+/** An IP, a CIDR block or `*`, as gunicorn's and uvicorn's --forwarded-allow-ips. */
+function trustedProxy(text: string, source: string): string {
+  if (text === '*') return text;
+  const [address = '', bits, extra] = text.split('/');
+  const family = isIP(address);
+  const max = family === 6 ? 128 : 32;
+  const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
+  if (family === 0 || !bitsOk || extra !== undefined) {
+    throw new UsageError(`${source} takes IP addresses, CIDR blocks (10.0.0.0/8) or *, not '${text}'`);
+  }
+  return text;
+}
+
 function logLevel(text: string, source: string): LogLevel {
   const level = text.toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
@@ -164,6 +177,14 @@ export const SETTINGS = {
     default: () => '',
     parse: (text) => text,
   } satisfies SettingSpec<string>,
+  forwardedAllowIps: {
+    flag: 'forwarded-allow-ips',
+    env: 'NARWHAL_FORWARDED_ALLOW_IPS',
+    help: 'Proxies trusted to set X-Forwarded-For, -Proto and -Host: IPs, CIDRs, or * for any. From other peers these headers change nothing.',
+    defaultText: '127.0.0.1,::1',
+    default: () => ['127.0.0.1', '::1'],
+    parse: (text, source) => text.split(',').map((part) => trustedProxy(part.trim(), source)),
+  } satisfies SettingSpec<string[]>,
   logLevel: {
     flag: 'log-level',
     env: 'NARWHAL_LOG_LEVEL',

@@ -13,6 +13,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../server/logging.js';
 import type { ConnInfo, FetchHandler } from './app.js';
 import { ClientGoneError, RequestBody } from './body.js';
+import type { ProxyTrust } from './forwarded.js';
 import { IncomingRequest } from './request.js';
 import { byteLength, fastParts, forEachHeader, toUint8Array, type FastBody, type HeadersInit } from './response.js';
 import type { UwsRequest, UwsResponse } from './uws.js';
@@ -20,6 +21,8 @@ import type { UwsRequest, UwsResponse } from './uws.js';
 /** What an exchange needs from the server that owns the connection. */
 export interface ExchangeOwner {
   readonly log: Logger;
+  /** Which peers may set X-Forwarded-*. */
+  readonly trust: ProxyTrust;
   /** True while draining: responses say `connection: close`. */
   readonly draining: boolean;
   /** Called exactly once per exchange, when its response is sent or the client is gone. */
@@ -71,6 +74,21 @@ export function normalizeAddress(text: string): string {
   }
 }
 
+/** What a trusted proxy says about the request, read while `req` is alive. */
+function fromProxy(res: UwsResponse, req: UwsRequest, trust: ProxyTrust): { scheme?: string; host?: string; client?: ConnInfo['remoteAddr'] } | undefined {
+  const peer = normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'));
+  if (!trust.trusts(peer)) return undefined;
+  const first = (name: string): string | undefined => req.getHeader(name).split(',')[0]?.trim() || undefined;
+  const proto = first('x-forwarded-proto')?.toLowerCase();
+  const forwardedFor = req.getHeader('x-forwarded-for');
+  const client = forwardedFor ? trust.client(forwardedFor) : undefined;
+  return {
+    scheme: proto === 'https' || proto === 'http' ? proto : undefined,
+    host: first('x-forwarded-host'),
+    client: client ? { hostname: client, port: 0, transport: 'tcp' } : undefined,
+  };
+}
+
 type Phase = 'open' | 'streaming' | 'done';
 
 export class Exchange {
@@ -96,23 +114,29 @@ export class Exchange {
     const headerPairs: string[] = [];
     let contentLength: string | undefined;
     let conflicting = false;
+    let forwarded = false;
     req.forEach((name, value) => {
       headerPairs.push(name, value);
+      if (name.charCodeAt(0) === 120 /* x */ && name.startsWith('x-forwarded-')) forwarded = true;
       if (name !== 'content-length') return;
       // uWS passes two different Content-Length values through: a request-smuggling vector.
       if (contentLength !== undefined && contentLength !== value) conflicting = true;
       contentLength = value;
     });
-    if (conflicting || !VALID_HOST.test(host) || path.charCodeAt(0) !== 47 /* / */) {
+    const proxy = forwarded ? fromProxy(res, req, owner.trust) : undefined;
+    const authority = proxy?.host ?? host;
+    if (conflicting || !VALID_HOST.test(authority) || path.charCodeAt(0) !== 47 /* / */) {
       res.writeStatus(statusLine(400)).writeHeader('content-type', 'text/plain').end('Bad Request', true);
       return undefined;
     }
-    const url = query ? `http://${host}${path}?${query}` : `http://${host}${path}`;
+    const origin = `${proxy?.scheme ?? 'http'}://${authority}`;
+    const url = query ? `${origin}${path}?${query}` : `${origin}${path}`;
     const hasBody = req.getHeader('transfer-encoding') !== '' || (contentLength !== undefined && contentLength !== '0');
-    return new Exchange(res, owner, method, url, headerPairs, hasBody);
+    return new Exchange(res, owner, method, url, headerPairs, hasBody, proxy?.client);
   }
 
-  private constructor(res: UwsResponse, owner: ExchangeOwner, method: string, url: string, headerPairs: string[], hasBody: boolean) {
+  private constructor(res: UwsResponse, owner: ExchangeOwner, method: string, url: string, headerPairs: string[], hasBody: boolean, remote?: ConnInfo['remoteAddr']) {
+    this.#remote = remote;
     this.#res = res;
     this.#owner = owner;
     this.#head = method === 'HEAD';

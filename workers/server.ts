@@ -8,6 +8,7 @@ import { formatAddress } from '../server/protocol.js';
 import type { TcpBind } from '../server/settings.js';
 import type { App } from './app.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
+import { ProxyTrust } from './forwarded.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { UwsApp, UwsListenSocket, UwsModule } from './uws.js';
 
@@ -17,6 +18,8 @@ const QUIET_MS = 250;
 export interface ServerOptions {
   /** Stamped around each request, so a hung request can be named from outside the thread. */
   readonly heartbeat?: Heartbeat | undefined;
+  /** Peers whose X-Forwarded-* headers count (--forwarded-allow-ips). */
+  readonly trust?: ProxyTrust;
   /** Requests to serve before `onLimit` is called once (0: no limit). */
   readonly maxRequests?: number;
   readonly onLimit?: () => void;
@@ -24,6 +27,7 @@ export interface ServerOptions {
 
 export class HttpServer implements ExchangeOwner {
   readonly log: Logger;
+  readonly trust: ProxyTrust;
   readonly #uws: UwsModule;
   readonly #app: UwsApp;
   #sockets: UwsListenSocket[] = [];
@@ -38,6 +42,7 @@ export class HttpServer implements ExchangeOwner {
 
   constructor(uws: UwsModule, app: App, log: Logger, options: ServerOptions = {}) {
     this.log = log;
+    this.trust = options.trust ?? new ProxyTrust([]);
     this.#uws = uws;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const fetch = app.fetch;

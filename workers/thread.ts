@@ -9,6 +9,7 @@ import type { ProcessToThread, ServeOutcome, ServeTask, ThreadToProcess } from '
 import { loadApp, type App } from './app.js';
 import { loadBinding } from './binding.js';
 import { installFastResponse } from './response.js';
+import { ProxyTrust } from './forwarded.js';
 import { Heartbeat } from './heartbeat.js';
 import { HttpServer } from './server.js';
 
@@ -44,6 +45,7 @@ async function boot(task: ServeTask, log: Logger, recycle: (reason: string) => v
   const maxRequests = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : 0;
   const server = new HttpServer(uws, app, log, {
     heartbeat: config.timeout > 0 ? new Heartbeat(task.heartbeat) : undefined,
+    trust: new ProxyTrust(config.forwardedAllowIps),
     maxRequests,
     onLimit: () => recycle(`served its ${maxRequests} requests (--max-requests)`),
   });
