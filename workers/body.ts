@@ -18,6 +18,13 @@ export class ClientGoneError extends Error {
   }
 }
 
+export class PayloadTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`The request body is larger than ${limit} bytes (--limit-request-body)`);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
 export class RequestBody {
   readonly #res: UwsResponse;
   #mode: Mode = 'buffer';
@@ -31,8 +38,15 @@ export class RequestBody {
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #waiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
-  constructor(res: UwsResponse) {
+  readonly #limit: number;
+  readonly #onTooLarge: (() => void) | undefined;
+  #received = 0;
+
+  /** `limit` bytes (0: none): beyond it every reader fails and `onTooLarge` is called once. */
+  constructor(res: UwsResponse, limit = 0, onTooLarge?: () => void) {
     this.#res = res;
+    this.#limit = limit;
+    this.#onTooLarge = onTooLarge;
     res.onData((chunk, isLast) => {
       try {
         this.#onData(chunk, isLast);
@@ -47,6 +61,12 @@ export class RequestBody {
   }
 
   #onData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.#limit > 0 && this.#mode !== 'discard' && (this.#received += chunk.byteLength) > this.#limit) {
+      this.fail(new PayloadTooLargeError(this.#limit));
+      this.discard();
+      this.#onTooLarge?.();
+      return;
+    }
     if (this.#mode === 'discard') return;
     if (chunk.byteLength > 0) {
       const copy = new Uint8Array(chunk.slice(0));

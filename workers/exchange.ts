@@ -12,15 +12,23 @@
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../server/logging.js';
 import type { ConnInfo, FetchHandler } from './app.js';
-import { ClientGoneError, RequestBody } from './body.js';
+import { ClientGoneError, PayloadTooLargeError, RequestBody } from './body.js';
 import type { ProxyTrust } from './forwarded.js';
 import { IncomingRequest } from './request.js';
 import { byteLength, fastParts, forEachHeader, toUint8Array, type FastBody, type HeadersInit } from './response.js';
 import type { UwsRequest, UwsResponse } from './uws.js';
 
+/** Request limits (--limit-request-*), 0 meaning none. */
+export interface Limits {
+  readonly body: number;
+  readonly fields: number;
+  readonly fieldSize: number;
+}
+
 /** What an exchange needs from the server that owns the connection. */
 export interface ExchangeOwner {
   readonly log: Logger;
+  readonly limits: Limits;
   /** Which peers may set X-Forwarded-*. */
   readonly trust: ProxyTrust;
   /** True while draining: responses say `connection: close`. */
@@ -89,6 +97,14 @@ function fromProxy(res: UwsResponse, req: UwsRequest, trust: ProxyTrust): { sche
   };
 }
 
+/** Answers a request narwhal refuses itself, before or instead of the app. */
+export function refuse(res: UwsResponse, status: number, close: boolean): void {
+  const line = statusLine(status);
+  res.writeStatus(line).writeHeader('content-type', 'text/plain').writeHeader('server', 'narwhal');
+  if (status === 503) res.writeHeader('retry-after', '1');
+  res.end(line.slice(4), close);
+}
+
 type Phase = 'open' | 'streaming' | 'done';
 
 export class Exchange {
@@ -115,18 +131,29 @@ export class Exchange {
     let contentLength: string | undefined;
     let conflicting = false;
     let forwarded = false;
+    let oversized = false;
+    const { limits } = owner;
     req.forEach((name, value) => {
       headerPairs.push(name, value);
+      if (name.length + value.length + 2 > limits.fieldSize) oversized = true;
       if (name.charCodeAt(0) === 120 /* x */ && name.startsWith('x-forwarded-')) forwarded = true;
       if (name !== 'content-length') return;
       // uWS passes two different Content-Length values through: a request-smuggling vector.
       if (contentLength !== undefined && contentLength !== value) conflicting = true;
       contentLength = value;
     });
+    if (oversized || headerPairs.length / 2 > limits.fields) {
+      refuse(res, 431, true);
+      return undefined;
+    }
+    if (limits.body > 0 && contentLength !== undefined && Number(contentLength) > limits.body) {
+      refuse(res, 413, true); // the body that follows is not read: close instead
+      return undefined;
+    }
     const proxy = forwarded ? fromProxy(res, req, owner.trust) : undefined;
     const authority = proxy?.host ?? host;
     if (conflicting || !VALID_HOST.test(authority) || path.charCodeAt(0) !== 47 /* / */) {
-      res.writeStatus(statusLine(400)).writeHeader('content-type', 'text/plain').end('Bad Request', true);
+      refuse(res, 400, true);
       return undefined;
     }
     const origin = `${proxy?.scheme ?? 'http'}://${authority}`;
@@ -141,7 +168,7 @@ export class Exchange {
     this.#owner = owner;
     this.#head = method === 'HEAD';
     res.onAborted(() => this.#onAborted());
-    this.#body = hasBody ? new RequestBody(res) : null;
+    this.#body = hasBody ? new RequestBody(res, owner.limits.body, () => this.#tooLarge()) : null;
     this.request = new IncomingRequest({ method, url, headerPairs, body: this.#body });
     this.info = new RequestInfo(this);
   }
@@ -196,6 +223,14 @@ export class Exchange {
     this.#settle();
   }
 
+  /** The body passed --limit-request-body while streaming in: 413 if nothing was sent yet. */
+  #tooLarge(): void {
+    this.#owner.log.warning(`${this.#target}: request body over ${this.#owner.limits.body} bytes (--limit-request-body)`);
+    if (this.#phase !== 'open' || this.#aborted) return;
+    this.#res.cork(() => refuse(this.#res, 413, true));
+    this.#settle();
+  }
+
   #settle(): void {
     if (this.#phase === 'done') return;
     this.#phase = 'done';
@@ -205,6 +240,11 @@ export class Exchange {
   #respond(response: unknown): void {
     if (!(response instanceof Response)) {
       this.#fail(new TypeError(`The fetch handler resolved to ${describe(response)}, not a Response`));
+      return;
+    }
+    if (this.#phase === 'done') {
+      // Answered already (413 while the body streamed in): the app's response goes nowhere.
+      response.body?.cancel().catch(() => undefined);
       return;
     }
     const parts = fastParts(response);
@@ -368,6 +408,7 @@ export class Exchange {
   }
 
   #fail(error: unknown): void {
+    if (this.#phase === 'done' && error instanceof PayloadTooLargeError) return; // answered with 413
     if (this.#aborted) {
       this.#owner.log.debug(`${this.#target}: the client left before the response was complete (${String(error)})`);
       return;

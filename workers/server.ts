@@ -7,7 +7,7 @@ import type { Logger } from '../server/logging.js';
 import { formatAddress } from '../server/protocol.js';
 import type { TcpBind } from '../server/settings.js';
 import type { App } from './app.js';
-import { Exchange, type ExchangeOwner } from './exchange.js';
+import { Exchange, refuse, type ExchangeOwner, type Limits } from './exchange.js';
 import { ProxyTrust } from './forwarded.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { UwsApp, UwsListenSocket, UwsModule } from './uws.js';
@@ -20,6 +20,9 @@ export interface ServerOptions {
   readonly heartbeat?: Heartbeat | undefined;
   /** Peers whose X-Forwarded-* headers count (--forwarded-allow-ips). */
   readonly trust?: ProxyTrust;
+  readonly limits?: Limits;
+  /** Requests in flight at once before new ones get 503 (0: no limit). */
+  readonly maxConcurrency?: number;
   /** Requests to serve before `onLimit` is called once (0: no limit). */
   readonly maxRequests?: number;
   readonly onLimit?: () => void;
@@ -28,6 +31,7 @@ export interface ServerOptions {
 export class HttpServer implements ExchangeOwner {
   readonly log: Logger;
   readonly trust: ProxyTrust;
+  readonly limits: Limits;
   readonly #uws: UwsModule;
   readonly #app: UwsApp;
   #sockets: UwsListenSocket[] = [];
@@ -43,12 +47,18 @@ export class HttpServer implements ExchangeOwner {
   constructor(uws: UwsModule, app: App, log: Logger, options: ServerOptions = {}) {
     this.log = log;
     this.trust = options.trust ?? new ProxyTrust([]);
+    this.limits = options.limits ?? { body: 0, fields: 100, fieldSize: 8190 };
+    const maxConcurrency = options.maxConcurrency ?? 0;
     this.#uws = uws;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const fetch = app.fetch;
     const { heartbeat, maxRequests = 0, onLimit } = options;
     this.#app = uws.App().any('/*', (res, req) => {
       try {
+        if (maxConcurrency > 0 && this.#inflight >= maxConcurrency) {
+          refuse(res, 503, false);
+          return;
+        }
         const exchange = Exchange.accept(res, req, this);
         if (!exchange) return;
         this.#inflight += 1;

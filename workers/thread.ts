@@ -46,6 +46,8 @@ async function boot(task: ServeTask, log: Logger, recycle: (reason: string) => v
   const server = new HttpServer(uws, app, log, {
     heartbeat: config.timeout > 0 ? new Heartbeat(task.heartbeat) : undefined,
     trust: new ProxyTrust(config.forwardedAllowIps),
+    limits: { body: config.limitRequestBody, fields: config.limitRequestFields, fieldSize: config.limitRequestFieldSize },
+    maxConcurrency: config.limitConcurrency,
     maxRequests,
     onLimit: () => recycle(`served its ${maxRequests} requests (--max-requests)`),
   });
