@@ -278,7 +278,9 @@ export class Arbiter {
     if (signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT') return this.#stop(signal);
     if (this.#stopping) return;
     if (signal === 'SIGUSR1') {
-      this.#log.info('Handling signal: SIGUSR1; no log files to reopen (the error log is stderr)');
+      this.#log.info('Handling signal: SIGUSR1; reopening log files');
+      this.#log.reopen();
+      for (const proc of this.#procs) this.#send(proc, { type: 'reopen' });
     } else if (this.#pending) {
       this.#log.warning(`Handling signal: ${signal}; ignored, a reload is already under way`);
     } else {

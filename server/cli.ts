@@ -106,7 +106,7 @@ export async function main(argv: readonly string[], env: Env = process.env): Pro
       return EXIT.ok;
     }
     checkApp(config.app);
-    return await new Arbiter(config, createLogger(config.logLevel), { hooks: () => hooks, reloadConfig: resolveConfig }).run();
+    return await new Arbiter(config, createLogger(config), { hooks: () => hooks, reloadConfig: resolveConfig }).run();
   } catch (error) {
     if (!(error instanceof NarwhalError)) throw error;
     const hint = error instanceof UsageError ? "\nRun 'serve --help' for usage." : '';

@@ -1,8 +1,8 @@
 // The error log: one line per event, gunicorn's layout
 //   [2026-11-25 08:30:00 +0000] [12345] [INFO] Booting worker process
-// Lines go straight to file descriptor 2 with one write each, so worker threads bypass the
-// main thread's process.stderr proxy and lines from different threads never interleave.
-import { writeSync } from 'node:fs';
+// or, with --log-format json, one JSON object per line. Each process and thread writes through
+// its own LogFile (stderr by default): no process.stderr proxy, lines never interleave.
+import { LogFile } from './logfile.js';
 import { LOG_LEVELS, type LogLevel } from './settings.js';
 
 export interface Logger {
@@ -11,13 +11,17 @@ export interface Logger {
   warning(message: string): void;
   error(message: string, error?: unknown): void;
   critical(message: string, error?: unknown): void;
+  /** After logrotate (USR1): open the file again. */
+  reopen(): void;
 }
+
+export type LogFormat = 'text' | 'json';
 
 function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
-function timestamp(date = new Date()): string {
+export function timestamp(date = new Date()): string {
   const day = `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}`;
   return `${day} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
 }
@@ -27,24 +31,26 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-function writeLine(fd: number, line: string): void {
-  const bytes = Buffer.from(line);
-  let offset = 0;
-  for (let attempt = 0; offset < bytes.length && attempt < 100; attempt++) {
-    try {
-      offset += writeSync(fd, bytes, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
-    }
-  }
+export interface LogTarget {
+  readonly logLevel: LogLevel;
+  readonly errorLog?: string;
+  readonly logFormat?: LogFormat;
 }
 
-export function createLogger(level: LogLevel, tag: string = String(process.pid), fd = 2): Logger {
-  const threshold = LOG_LEVELS.indexOf(level);
+export function createLogger(target: LogTarget, tag: string = String(process.pid)): Logger {
+  const threshold = LOG_LEVELS.indexOf(target.logLevel);
+  const file = new LogFile(target.errorLog ?? '-', 2);
+  const json = target.logFormat === 'json';
   const emit = (at: LogLevel, message: string, error?: unknown): void => {
     if (LOG_LEVELS.indexOf(at) < threshold) return;
+    if (json) {
+      const record: Record<string, string> = { time: new Date().toISOString(), level: at, process: tag, message };
+      if (error !== undefined) record.error = describeError(error);
+      file.write(`${JSON.stringify(record)}\n`);
+      return;
+    }
     const detail = error === undefined ? '' : `\n${describeError(error)}`;
-    writeLine(fd, `[${timestamp()}] [${tag}] [${at.toUpperCase()}] ${message}${detail}\n`);
+    file.write(`[${timestamp()}] [${tag}] [${at.toUpperCase()}] ${message}${detail}\n`);
   };
   return {
     debug: (message) => emit('debug', message),
@@ -52,5 +58,6 @@ export function createLogger(level: LogLevel, tag: string = String(process.pid),
     warning: (message) => emit('warning', message),
     error: (message, error) => emit('error', message, error),
     critical: (message, error) => emit('critical', message, error),
+    reopen: () => file.reopen(),
   };
 }

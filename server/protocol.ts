@@ -14,7 +14,7 @@ export interface WorkerProcessBoot {
   readonly firstWorker: number;
 }
 
-export type ArbiterToProcess = WorkerProcessBoot | { readonly type: 'stop'; readonly graceful: boolean };
+export type ArbiterToProcess = WorkerProcessBoot | { readonly type: 'stop'; readonly graceful: boolean } | { readonly type: 'reopen' };
 
 export type ProcessToArbiter =
   | { readonly type: 'ready'; readonly workers: number; readonly binding: string }
@@ -39,7 +39,7 @@ export type ServeOutcome =
   | { readonly outcome: 'failed'; readonly report: FailureReport };
 
 /** `exit`: end the thread once drained (recycling), so its memory goes with it. */
-export type ProcessToThread = { readonly type: 'drain'; readonly timeoutMs: number; readonly exit?: boolean };
+export type ProcessToThread = { readonly type: 'drain'; readonly timeoutMs: number; readonly exit?: boolean } | { readonly type: 'reopen' };
 
 export type ThreadToProcess =
   | { readonly type: 'listening'; readonly threadId: number }

@@ -217,6 +217,46 @@ export const SETTINGS = {
     default: () => ['127.0.0.1', '::1'],
     parse: (text, source) => text.split(',').map((part) => trustedProxy(part.trim(), source)),
   } satisfies SettingSpec<string[]>,
+  errorLog: {
+    flag: 'error-log',
+    env: 'NARWHAL_ERROR_LOG',
+    help: 'Where the error log goes: a file (reopened on USR1), or - for stderr.',
+    defaultText: '- (stderr)',
+    default: () => '-',
+    parse: (text) => text,
+  } satisfies SettingSpec<string>,
+  accessLog: {
+    flag: 'access-log',
+    env: 'NARWHAL_ACCESS_LOG',
+    help: 'Where the access log goes: a file (reopened on USR1), or - for stdout. Off unless given.',
+    defaultText: 'off',
+    default: () => '',
+    parse: (text) => text,
+  } satisfies SettingSpec<string>,
+  accessLogFormat: {
+    flag: 'access-log-format',
+    env: 'NARWHAL_ACCESS_LOG_FORMAT',
+    help: "Access log line, with gunicorn's atoms: %(h)s %(t)s %(r)s %(s)s %(b)s %(M)s %({user-agent}i)s ... (see the README).",
+    defaultText: "gunicorn's: %(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"",
+    default: () => '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    parse: (text, source) => {
+      for (const [, atom] of text.matchAll(/%\(([^)]+)\)s/g)) {
+        if (!/^([hlutrmUqHsBbfaTMDLp]|\{[^}]+\}[io])$/.test(atom!)) throw new UsageError(`${source}: unknown atom %(${atom})s; see the README for the atoms`);
+      }
+      return text;
+    },
+  } satisfies SettingSpec<string>,
+  logFormat: {
+    flag: 'log-format',
+    env: 'NARWHAL_LOG_FORMAT',
+    help: 'text, or json: one JSON object per line in the error and access logs.',
+    defaultText: 'text',
+    default: () => 'text' as 'text' | 'json',
+    parse: (text, source) => {
+      if (text !== 'text' && text !== 'json') throw new UsageError(`${source} must be text or json, not '${text}'`);
+      return text;
+    },
+  } satisfies SettingSpec<'text' | 'json'>,
   logLevel: {
     flag: 'log-level',
     env: 'NARWHAL_LOG_LEVEL',

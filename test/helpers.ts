@@ -30,6 +30,8 @@ export interface Served {
   readonly child: ChildProcess;
   /** Everything the server wrote to stderr so far. */
   log(): string;
+  /** Everything the server wrote to stdout so far (the access log with --access-log -). */
+  stdout(): string;
   /** Waits until the log matches. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** SIGTERM, then the exit code (SIGKILL after 15 s). */
@@ -73,7 +75,8 @@ export async function serve(app: string, args: readonly string[] = [], options: 
     stderr += chunk;
     for (const wake of waiters) wake();
   });
-  child.stdout!.resume();
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
   const exited = once(child, 'exit');
   const waitForLog = async (pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> => {
     const deadline = Date.now() + timeoutMs;
@@ -102,6 +105,7 @@ export async function serve(app: string, args: readonly string[] = [], options: 
     port,
     child,
     log: () => stderr,
+    stdout: () => stdout,
     waitForLog,
     async exited() {
       await exited;
@@ -119,6 +123,17 @@ export async function serve(app: string, args: readonly string[] = [], options: 
       return child.exitCode;
     },
   };
+}
+
+/** Waits (polling, bounded) until `read()` satisfies `done`; for files other processes write. */
+export async function until<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out; last value: ${String(value).slice(0, 2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export interface RawResponse {

@@ -13,6 +13,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../server/logging.js';
 import type { ConnInfo, FetchHandler } from './app.js';
 import { ClientGoneError, PayloadTooLargeError, RequestBody } from './body.js';
+import type { AccessLog } from './access-log.js';
 import type { ProxyTrust } from './forwarded.js';
 import { IncomingRequest } from './request.js';
 import { byteLength, fastParts, forEachHeader, toUint8Array, type FastBody, type HeadersInit } from './response.js';
@@ -31,6 +32,8 @@ export interface ExchangeOwner {
   readonly limits: Limits;
   /** Which peers may set X-Forwarded-*. */
   readonly trust: ProxyTrust;
+  /** Where finished exchanges are logged (--access-log), if anywhere. */
+  readonly access: AccessLog | undefined;
   /** True while draining: responses say `connection: close`. */
   readonly draining: boolean;
   /** Called exactly once per exchange, when its response is sent or the client is gone. */
@@ -97,6 +100,15 @@ function fromProxy(res: UwsResponse, req: UwsRequest, trust: ProxyTrust): { sche
   };
 }
 
+/** A response header by (lower-case) name, from an init of any shape. */
+function findHeader(headers: HeadersInit | undefined, name: string): string | undefined {
+  let found: string | undefined;
+  forEachHeader(headers, (key, value) => {
+    if (key === name) found = found === undefined ? value : `${found}, ${value}`;
+  });
+  return found;
+}
+
 /** Answers a request narwhal refuses itself, before or instead of the app. */
 export function refuse(res: UwsResponse, status: number, close: boolean): void {
   const line = statusLine(status);
@@ -120,6 +132,11 @@ export class Exchange {
   /** Wakes a stream waiting for onWritable, or stops it when the client is gone. */
   #wake: (() => void) | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  // For the access log: what was sent, and when the request came in.
+  #status = 0;
+  #bytes = 0;
+  #sentHeaders: HeadersInit | undefined;
+  readonly #started: number = 0;
 
   /** Reads everything it needs from req; returns undefined after answering a bad request itself. */
   static accept(res: UwsResponse, req: UwsRequest, owner: ExchangeOwner): Exchange | undefined {
@@ -171,6 +188,17 @@ export class Exchange {
     this.#body = hasBody ? new RequestBody(res, owner.limits.body, () => this.#tooLarge()) : null;
     this.request = new IncomingRequest({ method, url, headerPairs, body: this.#body });
     this.info = new RequestInfo(this);
+    if (owner.access) {
+      this.#started = performance.now();
+      this.#remoteAddr(); // the log line needs it after the response, when uWS no longer knows it
+    }
+  }
+
+  /** Notes what is being sent, for the access log. */
+  #sending(head: Head, bytes: number): void {
+    this.#status = head.status;
+    this.#sentHeaders = head.headers;
+    this.#bytes = bytes;
   }
 
   /** How log lines name this request; built only when something is logged. */
@@ -227,6 +255,7 @@ export class Exchange {
   #tooLarge(): void {
     this.#owner.log.warning(`${this.#target}: request body over ${this.#owner.limits.body} bytes (--limit-request-body)`);
     if (this.#phase !== 'open' || this.#aborted) return;
+    this.#status = 413;
     this.#res.cork(() => refuse(this.#res, 413, true));
     this.#settle();
   }
@@ -235,6 +264,19 @@ export class Exchange {
     if (this.#phase === 'done') return;
     this.#phase = 'done';
     this.#owner.settled();
+    const access = this.#owner.access;
+    if (!access) return;
+    const request = this.request;
+    access.log({
+      method: request.method,
+      url: request.url,
+      status: this.#status || 499,
+      bytes: this.#bytes,
+      durationMs: performance.now() - this.#started,
+      remote: this.#remote?.hostname ?? '',
+      requestHeader: (name) => IncomingRequest.header(request, name),
+      responseHeader: (name) => findHeader(this.#sentHeaders, name),
+    });
   }
 
   #respond(response: unknown): void {
@@ -287,6 +329,7 @@ export class Exchange {
       return this.#sendWhole(head, undefined);
     }
     this.#phase = 'streaming';
+    this.#sending(head, 0);
     this.#res.cork(() => this.#writeHead(head));
     await this.#write(toBytes(first.value));
     for (;;) {
@@ -329,6 +372,7 @@ export class Exchange {
    */
   #sendWhole(head: Head, body: FastBody | undefined): void {
     this.#body?.discard();
+    this.#sending(head, this.#head || hasNoBody(head.status) || body === undefined ? 0 : byteLength(body));
     const res = this.#res;
     res.cork(() => {
       const declared = this.#writeHead(head);
@@ -389,6 +433,7 @@ export class Exchange {
   /** Writes one chunk of a streamed body; waits for onWritable when uWS had to buffer it. */
   async #write(chunk: Uint8Array): Promise<void> {
     if (chunk.byteLength === 0) return;
+    this.#bytes += chunk.byteLength;
     let flushed = true;
     this.#res.cork(() => {
       flushed = this.#res.write(chunk);
@@ -421,6 +466,8 @@ export class Exchange {
       return;
     }
     this.#body?.discard();
+    this.#status = 500;
+    this.#bytes = 21;
     this.#res.cork(() => {
       this.#res.writeStatus(statusLine(500)).writeHeader('content-type', 'text/plain; charset=utf-8').writeHeader('server', 'narwhal');
       this.#res.end('Internal Server Error', this.#owner.draining);

@@ -185,6 +185,12 @@ class WorkerProcess {
     process.exit(report.exitCode);
   }
 
+  /** USR1: this process's error log and every thread's logs open their files again. */
+  reopen(): void {
+    this.#log.reopen();
+    for (const slot of [...this.#slots, ...this.#old]) slot.control?.postMessage({ type: 'reopen' });
+  }
+
   /** Drains every thread (cutting in-flight requests after timeoutMs), then closes the pool. */
   async stop(timeoutMs: number): Promise<void> {
     const first = !this.#stopping;
@@ -214,7 +220,7 @@ function send(message: ProcessToArbiter): void {
 
 async function boot(message: WorkerProcessBoot): Promise<WorkerProcess> {
   const { config, firstWorker } = message;
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config);
   let binding: Binding;
   try {
     binding = resolveBinding();
@@ -246,6 +252,8 @@ async function stop(timeoutMs: number): Promise<void> {
 process.on('message', (message: ArbiterToProcess) => {
   if (message.type === 'boot' && !running) {
     running = { worker: boot(message), graceMs: message.config.gracefulTimeout * 1000 };
+  } else if (message.type === 'reopen') {
+    void running?.worker.then((worker) => worker.reopen());
   } else if (message.type === 'stop') {
     void stop(message.graceful && running ? running.graceMs : 0);
   }

@@ -8,6 +8,7 @@ import { formatAddress } from '../server/protocol.js';
 import type { TcpBind } from '../server/settings.js';
 import type { App } from './app.js';
 import { Exchange, refuse, type ExchangeOwner, type Limits } from './exchange.js';
+import type { AccessLog } from './access-log.js';
 import { ProxyTrust } from './forwarded.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { UwsApp, UwsListenSocket, UwsModule } from './uws.js';
@@ -21,6 +22,7 @@ export interface ServerOptions {
   /** Peers whose X-Forwarded-* headers count (--forwarded-allow-ips). */
   readonly trust?: ProxyTrust;
   readonly limits?: Limits;
+  readonly access?: AccessLog | undefined;
   /** Requests in flight at once before new ones get 503 (0: no limit). */
   readonly maxConcurrency?: number;
   /** Requests to serve before `onLimit` is called once (0: no limit). */
@@ -32,6 +34,7 @@ export class HttpServer implements ExchangeOwner {
   readonly log: Logger;
   readonly trust: ProxyTrust;
   readonly limits: Limits;
+  readonly access: AccessLog | undefined;
   readonly #uws: UwsModule;
   readonly #app: UwsApp;
   #sockets: UwsListenSocket[] = [];
@@ -48,6 +51,7 @@ export class HttpServer implements ExchangeOwner {
     this.log = log;
     this.trust = options.trust ?? new ProxyTrust([]);
     this.limits = options.limits ?? { body: 0, fields: 100, fieldSize: 8190 };
+    this.access = options.access;
     const maxConcurrency = options.maxConcurrency ?? 0;
     this.#uws = uws;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -134,6 +138,7 @@ export class HttpServer implements ExchangeOwner {
     clearTimeout(this.#quietTimer);
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket);
     this.#app.close();
+    this.access?.flush();
     this.#resolveClosed();
   }
 }

@@ -9,6 +9,7 @@ import type { ProcessToThread, ServeOutcome, ServeTask, ThreadToProcess } from '
 import { loadApp, type App } from './app.js';
 import { loadBinding } from './binding.js';
 import { installFastResponse } from './response.js';
+import { AccessLog } from './access-log.js';
 import { ProxyTrust } from './forwarded.js';
 import { Heartbeat } from './heartbeat.js';
 import { HttpServer } from './server.js';
@@ -46,6 +47,7 @@ async function boot(task: ServeTask, log: Logger, recycle: (reason: string) => v
   const server = new HttpServer(uws, app, log, {
     heartbeat: config.timeout > 0 ? new Heartbeat(task.heartbeat) : undefined,
     trust: new ProxyTrust(config.forwardedAllowIps),
+    access: config.accessLog ? new AccessLog(config.accessLog, config.accessLogFormat, config.logFormat === 'json') : undefined,
     limits: { body: config.limitRequestBody, fields: config.limitRequestFields, fieldSize: config.limitRequestFieldSize },
     maxConcurrency: config.limitConcurrency,
     maxRequests,
@@ -90,7 +92,7 @@ function startWatch(task: ServeTask, recycle: (reason: string) => void): NodeJS.
 
 export default async function serve(task: ServeTask): Promise<ServeOutcome> {
   const { config, control, worker } = task;
-  const log = createLogger(config.logLevel, `${process.pid}:w${worker}`);
+  const log = createLogger(config, `${process.pid}:w${worker}`);
   const graceMs = config.gracefulTimeout * 1000;
   let booted: { app: App; server: HttpServer } | undefined;
   let recycling = false;
@@ -111,7 +113,12 @@ export default async function serve(task: ServeTask): Promise<ServeOutcome> {
   const watch = startWatch(task, recycle);
   void server.closed.then(() => clearInterval(watch));
   control.on('message', (message: ProcessToThread) => {
-    if (message.type !== 'drain') return;
+    if (message.type === 'reopen') {
+      log.reopen();
+      server.access?.reopen();
+      log.debug(`Worker ${worker} reopened its log files`);
+      return;
+    }
     if (message.exit) endThreadAfter(server, message.timeoutMs, RECYCLE_EXIT);
     else server.drain(message.timeoutMs);
   });
