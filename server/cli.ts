@@ -2,7 +2,7 @@
 // config.ts resolves them, the arbiter runs. Returns the exit code instead of exiting, so tests
 // and the bin script stay in charge of the process.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { Arbiter } from './arbiter.js';
@@ -11,9 +11,11 @@ import { findConfigFile, loadConfigFile, type ServerHooks } from './config-file.
 import { AppLoadError, EXIT, NarwhalError, UsageError } from './errors.js';
 import { createLogger } from './logging.js';
 import { SETTINGS, settingNames, type Env } from './settings.js';
+import { formatAddress } from './protocol.js';
 
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
 const BINDING_REPORT = fileURLToPath(new URL('../workers/binding.js', import.meta.url));
+const CHECK = fileURLToPath(new URL('../workers/check.js', import.meta.url));
 
 function parser() {
   let cli = yargs()
@@ -24,6 +26,7 @@ function parser() {
     .version(false)
     .option('version', { type: 'boolean', describe: 'Print the versions of narwhal, Node and the uWS binding' })
     .option('print-config', { type: 'boolean', describe: 'Print the resolved settings as JSON and exit' })
+    .option('check-config', { type: 'boolean', describe: 'Check the settings and that the app loads and exports a fetch handler, then exit' })
     .option('config', { type: 'string', requiresArg: true, describe: 'Config file with settings and server hooks [default: ./narwhal.config.{ts,mts,js,mjs} if present]' })
     .help('help')
     .alias('help', 'h')
@@ -62,6 +65,13 @@ export function versionText(): string {
     binding = `none loads\n${String((error as { stderr?: string }).stderr ?? error).trim()}`;
   }
   return `narwhal ${version}\nnode ${process.version}\nbinding ${binding}`;
+}
+
+/** Loads the binding and the app in a child process, as a worker would, and reports. */
+function checkConfig(config: Config): number {
+  const result = spawnSync(process.execPath, [CHECK, config.app], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status === 0) process.stdout.write(`Config OK: ${config.workers} workers on ${config.bind.map(formatAddress).join(', ')}\n`);
+  return result.status ?? EXIT.boot;
 }
 
 function checkApp(file: string): void {
@@ -106,6 +116,7 @@ export async function main(argv: readonly string[], env: Env = process.env): Pro
       return EXIT.ok;
     }
     checkApp(config.app);
+    if (args['check-config']) return checkConfig(config);
     return await new Arbiter(config, createLogger(config), { hooks: () => hooks, reloadConfig: resolveConfig }).run();
   } catch (error) {
     if (!(error instanceof NarwhalError)) throw error;

@@ -52,6 +52,16 @@ describe('serve command line', () => {
     assert.ok(plain.app.endsWith('/apps/hello.ts'));
   });
 
+  it('--check-config loads the app once in a child and reports, without serving', async () => {
+    const good = await runServe([HELLO, '--check-config', '--workers', '3']);
+    assert.equal(good.code, 0);
+    assert.match(good.stdout, /App .*apps\/hello\.ts exports a fetch handler; binding \S+/);
+    assert.match(good.stdout, /Config OK: 3 workers on http:\/\/127\.0\.0\.1:8000/);
+    const bad = await runServe([fixture('bad-shape.ts'), '--check-config']);
+    assert.equal(bad.code, 4);
+    assert.match(bad.stderr, /does not export a fetch handler/);
+  });
+
   it('exits 1 when another program listens on the port', async () => {
     const other = createServer().listen(0, '127.0.0.1');
     await once(other, 'listening');
