@@ -14,6 +14,7 @@ import { BootError, EXIT, NarwhalError, type FailureReport } from './errors.js';
 import type { Config } from './config.js';
 import type { HookContext, ServerHooks } from './config-file.js';
 import type { Logger } from './logging.js';
+import type { Bind } from './settings.js';
 import { probeBinds } from './probe.js';
 import { formatAddress, type ArbiterToProcess, type ProcessToArbiter } from './protocol.js';
 
@@ -112,7 +113,7 @@ export class Arbiter {
     for (const signal of SIGNALS) process.on(signal, this.#onSignal);
     try {
       await this.#hook('onStarting', { config: this.#config });
-      this.#config = { ...this.#config, bind: await probeBinds(this.#config.bind) };
+      this.#config = { ...this.#config, bind: await probeBinds(this.#config.bind, this.#config.workers) };
       if (this.#config.pid) writeFileSync(this.#config.pid, `${process.pid}\n`);
       warnAboutQueuedResets(this.#log);
       this.#startGeneration('boot', this.#config);
@@ -301,7 +302,7 @@ export class Arbiter {
         this.#log.error(`Reload failed, the old workers keep serving: ${error instanceof Error ? error.message : String(error)}`);
         return;
       }
-      if (JSON.stringify(config.bind.map((b) => b.host)) !== JSON.stringify(this.#config.bind.map((b) => b.host)) || config.bind.length !== this.#config.bind.length) {
+      if (!sameBinds(config.bind, this.#config.bind)) {
         this.#log.warning('A changed bind takes a restart; the reload keeps the current addresses');
       }
       config = { ...config, bind: this.#config.bind };
@@ -352,6 +353,12 @@ function warnAboutQueuedResets(log: Logger): void {
   if (value === '0') {
     log.warning('net.ipv4.tcp_migrate_req is 0: a reload or recycle can reset connections still queued on a closing worker. Fix: sysctl -w net.ipv4.tcp_migrate_req=1');
   }
+}
+
+/** Whether a reloaded config binds where the running one does (port 0 became concrete at boot). */
+function sameBinds(next: readonly Bind[], current: readonly Bind[]): boolean {
+  const key = (bind: Bind): string => ('unix' in bind ? bind.unix : `${bind.host}:${bind.port}`);
+  return next.length === current.length && next.every((bind, i) => key(bind) === key(current[i]!) || ('port' in bind && bind.port === 0));
 }
 
 function failedBoot(report: FailureReport | undefined, code: number | null, signal: NodeJS.Signals | null): NarwhalError {

@@ -2,7 +2,7 @@
 // process and its threads (a MessagePort handed to each serve task). Types only.
 import type { Config } from './config.js';
 import type { FailureReport } from './errors.js';
-import type { TcpBind } from './settings.js';
+import type { Bind } from './settings.js';
 import type { MessagePort } from 'node:worker_threads';
 
 /** What the arbiter hands a worker process: the config with every port made concrete. */
@@ -46,6 +46,8 @@ export type ThreadToProcess =
   /** The worker wants to be recycled: start its successor, then tell it to drain. */
   | { readonly type: 'recycle'; readonly reason: string };
 
-export function formatAddress({ host, port }: TcpBind): string {
+export function formatAddress(bind: Bind): string {
+  if ('unix' in bind) return `unix:${bind.unix}.N`;
+  const { host, port } = bind;
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }

@@ -12,6 +12,18 @@ export interface TcpBind {
   readonly port: number;
 }
 
+/** `unix:PATH`: worker N listens on PATH.N (uWS gives one path's connections to one thread only). */
+export interface UnixBind {
+  readonly unix: string;
+}
+
+export type Bind = TcpBind | UnixBind;
+
+export const isUnix = (bind: Bind): bind is UnixBind => 'unix' in bind;
+
+/** The socket path of one worker for a unix bind. */
+export const unixPath = (bind: UnixBind, worker: number): string => `${bind.unix}.${worker}`;
+
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -54,10 +66,12 @@ function seconds(text: string, source: string): number {
   return n;
 }
 
-/** `HOST:PORT`, `[V6]:PORT`, `HOST` or `:PORT`, as gunicorn's --bind. */
-export function parseBind(text: string, source: string): TcpBind {
+/** `HOST:PORT`, `[V6]:PORT`, `HOST`, `:PORT` or `unix:PATH`, as gunicorn's --bind. */
+export function parseBind(text: string, source: string): Bind {
   if (text.startsWith('unix:')) {
-    throw new UsageError(`${source} '${text}': unix sockets are not supported yet; bind to a TCP address`);
+    const path = text.slice(5);
+    if (!path.startsWith('/')) throw new UsageError(`${source} '${text}': give the socket's absolute path, as unix:/run/narwhal/app.sock`);
+    return { unix: path };
   }
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(text.trim());
   const host = match ? (match[1] ?? match[2] ?? '') : '';
@@ -95,7 +109,7 @@ function defaultWorkers(env: Env): number {
   return fromEnv === undefined || fromEnv === '' ? availableParallelism() : positiveInt(fromEnv, 'WEB_CONCURRENCY');
 }
 
-function defaultBind(env: Env): TcpBind[] {
+function defaultBind(env: Env): Bind[] {
   const port = env.PORT;
   return port === undefined || port === '' ? [{ host: '127.0.0.1', port: 8000 }] : [parseBind(`0.0.0.0:${port}`, 'PORT')];
 }
@@ -106,11 +120,11 @@ export const SETTINGS = {
     alias: 'b',
     env: 'NARWHAL_BIND',
     repeatable: true,
-    help: 'Address to listen on: HOST:PORT, [IPV6]:PORT or :PORT. Repeat to listen on several.',
+    help: 'Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (worker N listens on PATH.N). Repeat to listen on several.',
     defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
     default: defaultBind,
     parse: (text, source) => text.split(',').map((part) => parseBind(part, source)),
-  } satisfies SettingSpec<TcpBind[]>,
+  } satisfies SettingSpec<Bind[]>,
   workers: {
     flag: 'workers',
     alias: 'w',
@@ -208,6 +222,17 @@ export const SETTINGS = {
     defaultText: '0',
     default: () => 0,
     parse: wholeNumber,
+  } satisfies SettingSpec<number>,
+  umask: {
+    flag: 'umask',
+    env: 'NARWHAL_UMASK',
+    help: 'Bits taken away from the unix sockets\' mode 0777 (octal): 007 lets only the owner and group (www-data) connect.',
+    defaultText: '0 (anyone may connect)',
+    default: () => 0,
+    parse: (text, source) => {
+      if (!/^0?[0-7]{1,3}$/.test(text.trim())) throw new UsageError(`${source} must be an octal mode such as 007, not '${text}'`);
+      return parseInt(text, 8);
+    },
   } satisfies SettingSpec<number>,
   forwardedAllowIps: {
     flag: 'forwarded-allow-ips',

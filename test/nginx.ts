@@ -40,14 +40,15 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-export async function startNginx(upstreamPort: number): Promise<Nginx> {
+/** `upstream` replaces the shipped upstream server line (default: 127.0.0.1:upstreamPort). */
+export async function startNginx(upstreamPort: number, upstream = `server 127.0.0.1:${upstreamPort};`): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'narwhal-nginx-'));
   chmodSync(dir, 0o755);
   const port = await freePort();
   const site = readFileSync(join(ROOT, 'deploy/nginx.conf'), 'utf8')
-    .replace('server 127.0.0.1:8000;', `server 127.0.0.1:${upstreamPort};`)
+    .replace('server 127.0.0.1:8000;', upstream)
     .replace('listen 80;', `listen 127.0.0.1:${port};`);
-  if (!site.includes(`127.0.0.1:${upstreamPort}`) || !site.includes(`listen 127.0.0.1:${port}`)) throw new Error('deploy/nginx.conf no longer has the addresses the test replaces');
+  if (!site.includes(upstream) || !site.includes(`listen 127.0.0.1:${port}`)) throw new Error('deploy/nginx.conf no longer has the addresses the test replaces');
   writeFileSync(join(dir, 'site.conf'), site);
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind}_temp_path ${dir}/${kind};`).join(' ');
   writeFileSync(

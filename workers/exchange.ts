@@ -88,7 +88,8 @@ export function normalizeAddress(text: string): string {
 /** What a trusted proxy says about the request, read while `req` is alive. */
 function fromProxy(res: UwsResponse, req: UwsRequest, trust: ProxyTrust): { scheme?: string; host?: string; client?: ConnInfo['remoteAddr'] } | undefined {
   const peer = normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'));
-  if (!trust.trusts(peer)) return undefined;
+  // A unix-socket peer (no address) is the local proxy: trusted, as in gunicorn.
+  if (peer !== '' && !trust.trusts(peer)) return undefined;
   const first = (name: string): string | undefined => req.getHeader(name).split(',')[0]?.trim() || undefined;
   const proto = first('x-forwarded-proto')?.toLowerCase();
   const forwardedFor = req.getHeader('x-forwarded-for');
@@ -237,7 +238,8 @@ export class Exchange {
       const usable = this.#phase !== 'done' && !this.#aborted;
       const hostname = usable ? normalizeAddress(Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')) : '';
       const port = usable && this.#res.getRemotePort ? this.#res.getRemotePort() : 0;
-      this.#remote = { hostname, port, transport: 'tcp' };
+      // uWS reports no address for a unix-socket peer.
+      this.#remote = { hostname, port, transport: usable && hostname === '' ? 'unix' : 'tcp' };
     }
     return this.#remote;
   }

@@ -5,7 +5,8 @@
 import { BootError } from '../server/errors.js';
 import type { Logger } from '../server/logging.js';
 import { formatAddress } from '../server/protocol.js';
-import type { TcpBind } from '../server/settings.js';
+import { chmodSync, rmSync, statSync } from 'node:fs';
+import { isUnix, unixPath, type Bind } from '../server/settings.js';
 import type { App } from './app.js';
 import { Exchange, refuse, type ExchangeOwner, type Limits } from './exchange.js';
 import type { AccessLog } from './access-log.js';
@@ -38,6 +39,7 @@ export class HttpServer implements ExchangeOwner {
   readonly #uws: UwsModule;
   readonly #app: UwsApp;
   #sockets: UwsListenSocket[] = [];
+  #unixPaths: { path: string; inode: number }[] = [];
   #inflight = 0;
   #requests = 0;
   #draining = false;
@@ -102,13 +104,37 @@ export class HttpServer implements ExchangeOwner {
     this.#quietTimer = setTimeout(() => this.#inflight === 0 && this.close(), QUIET_MS);
   }
 
-  listen(binds: readonly TcpBind[]): void {
+  /** Listens on every bind; `worker` names this worker's unix socket, `umask` sets its mode. */
+  listen(binds: readonly Bind[], worker = 1, umask = 0): void {
     for (const bind of binds) {
       let socket: UwsListenSocket | false = false;
-      // uWS sets SO_REUSEPORT for every non-zero port: all workers share it.
-      this.#app.listen(bind.host, bind.port, (token) => (socket = token));
-      if (!socket) throw new BootError(`uWS could not listen at ${formatAddress(bind)}`);
+      if (isUnix(bind)) {
+        const path = unixPath(bind, worker);
+        // A predecessor (reload, recycle) may still listen here: the new socket takes the path
+        // over, the old one keeps what it accepted. (Stale files were removed by the arbiter.)
+        rmSync(path, { force: true });
+        this.#app.listen_unix((token) => (socket = token), path);
+        if (!socket) throw new BootError(`uWS could not listen at unix:${path}`);
+        // uWS creates the socket 0700, which nginx (www-data) cannot connect to.
+        chmodSync(path, 0o777 & ~umask);
+        this.#unixPaths.push({ path, inode: statSync(path).ino });
+      } else {
+        // uWS sets SO_REUSEPORT for every non-zero port: all workers share it.
+        this.#app.listen(bind.host, bind.port, (token) => (socket = token));
+        if (!socket) throw new BootError(`uWS could not listen at ${formatAddress(bind)}`);
+      }
       this.#sockets.push(socket);
+    }
+  }
+
+  /** Removes this worker's socket files, unless a successor has taken the path over. */
+  #removeUnixPaths(): void {
+    for (const { path, inode } of this.#unixPaths.splice(0)) {
+      try {
+        if (statSync(path).ino === inode) rmSync(path);
+      } catch {
+        // already gone
+      }
     }
   }
 
@@ -117,6 +143,7 @@ export class HttpServer implements ExchangeOwner {
     if (this.#closed) return;
     this.#draining = true;
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket);
+    this.#removeUnixPaths();
     if (timeoutMs <= 0) {
       this.close();
       return;
@@ -137,6 +164,7 @@ export class HttpServer implements ExchangeOwner {
     clearTimeout(this.#forceTimer);
     clearTimeout(this.#quietTimer);
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket);
+    this.#removeUnixPaths();
     this.#app.close();
     this.access?.flush();
     this.#resolveClosed();

@@ -54,7 +54,7 @@ async function boot(task: ServeTask, log: Logger, recycle: (reason: string) => v
     onLimit: () => recycle(`served its ${maxRequests} requests (--max-requests)`),
   });
   try {
-    server.listen(task.config.bind);
+    server.listen(config.bind, task.worker, config.umask);
   } catch (error) {
     server.close();
     throw error;

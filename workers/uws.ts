@@ -35,6 +35,7 @@ export type UwsListenSocket = object;
 export interface UwsApp {
   any(pattern: string, handler: (res: UwsResponse, req: UwsRequest) => void): UwsApp;
   listen(host: string, port: number, cb: (socket: UwsListenSocket | false) => void): UwsApp;
+  listen_unix(cb: (socket: UwsListenSocket | false) => void, path: string): UwsApp;
   close(): void;
 }
 
