@@ -35,10 +35,11 @@ function parser() {
     .exitProcess(false);
   for (const name of settingNames()) {
     const spec = SETTINGS[name];
+    const boolean = 'boolean' in spec && spec.boolean;
     cli = cli.option(spec.flag, {
-      type: 'string',
+      type: boolean ? 'boolean' : 'string',
       array: 'repeatable' in spec && spec.repeatable,
-      requiresArg: true,
+      requiresArg: !boolean,
       alias: 'alias' in spec ? spec.alias : undefined,
       describe: `${spec.help} [env ${spec.env}] [default: ${spec.defaultText}]`,
     });

@@ -34,6 +34,8 @@ interface SettingSpec<T> {
   readonly env: string;
   /** One value per occurrence; the flag may be repeated. */
   readonly repeatable?: boolean;
+  /** An on/off flag: `--flag` alone turns it on. */
+  readonly boolean?: boolean;
   readonly help: string;
   /** How the default reads in the docs. */
   readonly defaultText: string;
@@ -282,6 +284,20 @@ export const SETTINGS = {
       return text;
     },
   } satisfies SettingSpec<'text' | 'json'>,
+  proxyProtocol: {
+    flag: 'proxy-protocol',
+    env: 'NARWHAL_PROXY_PROTOCOL',
+    boolean: true,
+    help: 'Take the client address from a PROXY protocol v2 header sent by a load balancer in --forwarded-allow-ips. Off, the header changes nothing.',
+    defaultText: 'off',
+    default: () => false,
+    parse: (text, source) => {
+      const value = text.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(value)) return true;
+      if (['false', '0', 'no', 'off'].includes(value)) return false;
+      throw new UsageError(`${source} must be true or false, not '${text}'`);
+    },
+  } satisfies SettingSpec<boolean>,
   logLevel: {
     flag: 'log-level',
     env: 'NARWHAL_LOG_LEVEL',

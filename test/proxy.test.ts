@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { fixture, rawExchange, serve, type Served } from './helpers.js';
-import { nginxMissing, startNginx, type Nginx } from './nginx.js';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureMigrateReq, startLoad } from './load.js';
+import { nginxMissing, opensslMissing, startNginx, type Nginx } from './nginx.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (response: Response | Promise<Response>): Promise<any> => (await response).json();
@@ -40,56 +45,166 @@ describe('X-Forwarded-* and --forwarded-allow-ips', () => {
   });
 });
 
-describe('behind nginx with deploy/nginx.conf', function () {
-  let server: Served;
-  let nginx: Nginx;
-  before(async function () {
+/** A request over https to nginx's self-signed listener. */
+function httpsGet(url: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+for (const transport of ['tcp', 'unix'] as const) {
+  describe(`behind nginx (deploy/nginx.conf, workers as www-data) over ${transport}`, function () {
+    let server: Served;
+    let nginx: Nginx;
+    let tls: Nginx | undefined;
+    let dir: string;
+    before(async function () {
+      const missing = nginxMissing();
+      if (missing) {
+        console.log(`      SKIPPED: ${missing}`);
+        this.skip();
+      }
+      dir = mkdtempSync(join(tmpdir(), 'narwhal-behind-'));
+      chmodSync(dir, 0o755); // nginx's www-data workers must reach the sockets
+      const sock = join(dir, 'app.sock');
+      const args = ['--workers', '2', '--limit-request-body', String(8 * 1024 * 1024)];
+      server = await serve(fixture('echo.ts'), transport === 'unix' ? [...args, '--bind', `unix:${sock}`] : args);
+      const upstream = transport === 'unix' ? { upstream: `server unix:${sock}.1;\n    server unix:${sock}.2;` } : {};
+      nginx = await startNginx(server.port, upstream);
+      if (!opensslMissing()) tls = await startNginx(server.port, { ...upstream, tls: true });
+    });
+    after(async () => {
+      await tls?.stop();
+      await nginx?.stop();
+      await server?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('passes the https scheme, the host and the client address from the trusted proxy', async function () {
+      if (!tls) {
+        console.log(`      SKIPPED: ${opensslMissing()}`);
+        this.skip();
+      }
+      const echo = JSON.parse(await httpsGet(`${tls!.url}/echo?via=nginx`, { host: 'shop.example', 'x-forwarded-for': '198.51.100.23' }));
+      assert.equal(echo.url, 'https://shop.example/echo?via=nginx');
+      assert.equal(echo.remoteAddr.hostname, '198.51.100.23');
+      const headers = new Map(echo.headers as [string, string][]);
+      assert.equal(headers.get('connection'), undefined, 'nginx keeps the upstream connection alive');
+    });
+
+    it('serves 200 concurrent requests over its kept-alive upstream connections', async () => {
+      const results = await Promise.all(Array.from({ length: 200 }, () => fetch(`${nginx.url}/sync`).then((r) => r.status)));
+      assert.ok(results.every((status) => status === 200));
+    });
+
+    it('streams responses through as they are produced (proxy_buffering off)', async () => {
+      const response = await fetch(`${nginx.url}/slow-stream?chunks=3&delay=300`);
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      const firstAt = Date.now();
+      let rest = '';
+      for (let part = await reader.read(); !part.done; part = await reader.read()) rest += new TextDecoder().decode(part.value);
+      assert.match(new TextDecoder().decode(first.value), /^chunk 0/);
+      const secondProducedAt = Number(/chunk 1 at (\d+)/.exec(rest)?.[1]);
+      assert.ok(firstAt < secondProducedAt, 'nginx held the first chunk back');
+    });
+
+    it('passes a 4 MiB upload through to the app intact', async () => {
+      const body = Buffer.alloc(4 * 1024 * 1024, 7);
+      const result = await json(fetch(`${nginx.url}/digest`, { method: 'POST', body }));
+      assert.equal(result.size, body.length);
+      assert.equal(result.sha256, createHash('sha256').update(body).digest('hex'));
+    });
+
+    it('answers a body over --limit-request-body with 413, and keeps serving', async () => {
+      const response = await fetch(`${nginx.url}/echo`, { method: 'POST', body: Buffer.alloc(9 * 1024 * 1024, 1) }).catch((error: Error) => error);
+      if (response instanceof Response) assert.equal(response.status, 413);
+      assert.equal((await fetch(`${nginx.url}/sync`)).status, 200);
+    });
+
+    it('loses no request through nginx when narwhal reloads (HUP) under load', async function () {
+      const why = ensureMigrateReq();
+      if (why) {
+        console.log(`      SKIPPED: ${why}`);
+        this.skip();
+      }
+      const port = Number(new URL(nginx.url).port);
+      const loads = [startLoad(port, { mode: 'fresh', clients: 4, path: '/sync' }), startLoad(port, { mode: 'keepAlive', clients: 4, path: '/sync' })];
+      await Promise.all(loads.map((l) => l.progress(100)));
+      const reloads = (server.log().match(/Reloaded:/g) ?? []).length;
+      server.child.kill('SIGHUP');
+      await server.waitForLog(new RegExp(`(Reloaded: [\\s\\S]*){${reloads + 1}}`));
+      await Promise.all(loads.map((l) => l.progress(200)));
+      const reports = await Promise.all(loads.map((l) => l.stop()));
+      const failed = reports.reduce((n, r) => n + r.failed, 0);
+      assert.equal(failed, 0, reports.flatMap((r) => r.failures).join(', '));
+    });
+  });
+}
+
+describe('behind nginx, from a proxy narwhal does not trust', function () {
+  it('ignores X-Forwarded-* and keeps the peer address', async function () {
     const missing = nginxMissing();
     if (missing) {
       console.log(`      SKIPPED: ${missing}`);
       this.skip();
     }
-    server = await serve(fixture('echo.ts'), ['--workers', '2']);
-    nginx = await startNginx(server.port);
+    const server = await serve(fixture('echo.ts'), ['--workers', '1', '--forwarded-allow-ips', '192.0.2.1']);
+    const nginx = await startNginx(server.port);
+    try {
+      const echo = await json(fetch(`${nginx.url}/echo`, { headers: { 'x-forwarded-for': '198.51.100.23' } }));
+      assert.match(echo.url, /^http:\/\/127\.0\.0\.1(:\d+)?\/echo$/, 'no https, no forwarded host');
+      assert.equal(echo.remoteAddr.hostname, '127.0.0.1');
+    } finally {
+      await nginx.stop();
+      await server.stop();
+    }
   });
-  after(async () => {
-    await nginx?.stop();
-    await server?.stop();
+});
+
+describe('PROXY protocol v2 (--proxy-protocol)', () => {
+  /** A PROXY v2 header saying the client is 203.0.113.50:4321, then a plain HTTP request. */
+  function proxied(path: string): Buffer {
+    const header = Buffer.from([
+      0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, // signature
+      0x21, // version 2, PROXY
+      0x11, // TCP over IPv4
+      0x00, 0x0c, // 12 bytes of addresses
+      203, 0, 113, 50, // source
+      127, 0, 0, 1, // destination
+      0x10, 0xe1, // source port 4321
+      0x1f, 0x90, // destination port 8080
+    ]);
+    return Buffer.concat([header, Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)]);
+  }
+
+  it('takes the client address from the header only when asked to', async () => {
+    const on = await serve(fixture('echo.ts'), ['--workers', '1', '--proxy-protocol']);
+    const off = await serve(fixture('echo.ts'), ['--workers', '1']);
+    try {
+      const believed = JSON.parse((await rawExchange(on.port, proxied('/echo'))).responses[0]!.body.toString());
+      assert.equal(believed.remoteAddr.hostname, '203.0.113.50');
+      const ignored = JSON.parse((await rawExchange(off.port, proxied('/echo'))).responses[0]!.body.toString());
+      assert.equal(ignored.remoteAddr.hostname, '127.0.0.1', 'off by default: a client cannot claim an address');
+    } finally {
+      await on.stop();
+      await off.stop();
+    }
   });
 
-  it('proxies requests over HTTP/1.1 with the client address, scheme and host', async () => {
-    const response = await fetch(`${nginx.url}/echo?via=nginx`, { headers: { 'x-test': 'through' } });
-    assert.equal(response.status, 200);
-    const echo = await json(response);
-    assert.equal(new URL(echo.url).pathname + new URL(echo.url).search, '/echo?via=nginx');
-    assert.equal(echo.remoteAddr.hostname, '127.0.0.1');
-    const headers = new Map(echo.headers as [string, string][]);
-    assert.equal(headers.get('x-forwarded-proto'), 'http');
-    assert.equal(headers.get('x-test'), 'through');
-    assert.equal(headers.get('connection'), undefined, 'nginx keeps the upstream connection alive');
-  });
-
-  it('serves 200 concurrent requests over its kept-alive upstream connections', async () => {
-    const results = await Promise.all(Array.from({ length: 200 }, () => fetch(`${nginx.url}/sync`).then((r) => r.status)));
-    assert.ok(results.every((status) => status === 200));
-  });
-
-  it('streams responses through as they are produced (proxy_buffering off)', async () => {
-    const response = await fetch(`${nginx.url}/slow-stream?chunks=3&delay=300`);
-    const reader = response.body!.getReader();
-    const first = await reader.read();
-    const firstAt = Date.now();
-    let rest = '';
-    for (let part = await reader.read(); !part.done; part = await reader.read()) rest += new TextDecoder().decode(part.value);
-    assert.match(new TextDecoder().decode(first.value), /^chunk 0/);
-    const secondProducedAt = Number(/chunk 1 at (\d+)/.exec(rest)?.[1]);
-    assert.ok(firstAt < secondProducedAt, 'nginx held the first chunk back');
-  });
-
-  it('passes a 4 MiB upload through to the app intact', async () => {
-    const body = Buffer.alloc(4 * 1024 * 1024, 7);
-    const result = await json(fetch(`${nginx.url}/digest`, { method: 'POST', body }));
-    assert.equal(result.size, body.length);
-    assert.equal(result.sha256, createHash('sha256').update(body).digest('hex'));
+  it('ignores the header from a peer outside --forwarded-allow-ips', async () => {
+    const server = await serve(fixture('echo.ts'), ['--workers', '1', '--proxy-protocol', '--forwarded-allow-ips', '192.0.2.9']);
+    try {
+      const echo = JSON.parse((await rawExchange(server.port, proxied('/echo'))).responses[0]!.body.toString());
+      assert.equal(echo.remoteAddr.hostname, '127.0.0.1');
+    } finally {
+      await server.stop();
+    }
   });
 });

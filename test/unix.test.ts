@@ -2,7 +2,7 @@
 // a live one refused, and nginx in front of them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
@@ -28,6 +28,7 @@ describe('unix sockets', () => {
   let sock: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'narwhal-unix-'));
+    chmodSync(dir, 0o755); // nginx's www-data workers must reach the sockets
     sock = join(dir, 'app.sock');
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -90,10 +91,14 @@ describe('unix sockets', () => {
       this.skip();
     }
     const server = await serve(fixture('echo.ts'), ['--workers', '2', '--bind', `unix:${sock}`]);
-    const nginx = await startNginx(0, `server unix:${sock}.1;\n    server unix:${sock}.2;`);
+    const nginx = await startNginx(0, { upstream: `server unix:${sock}.1;\n    server unix:${sock}.2;` });
     try {
       const threads = new Set<string>();
-      for (let i = 0; i < 20; i++) threads.add(await (await fetch(`${nginx.url}/sync`, { headers: { connection: 'close' } })).text());
+      for (let i = 0; i < 20; i++) {
+        const response = await fetch(`${nginx.url}/sync`, { headers: { connection: 'close' } });
+        assert.equal(response.status, 200);
+        threads.add(await response.text());
+      }
       assert.equal(threads.size, 2, 'nginx spread requests over both workers');
     } finally {
       await nginx.stop();

@@ -30,8 +30,10 @@ export interface Limits {
 export interface ExchangeOwner {
   readonly log: Logger;
   readonly limits: Limits;
-  /** Which peers may set X-Forwarded-*. */
+  /** Which peers may set X-Forwarded-* (and, with --proxy-protocol, send PROXY headers). */
   readonly trust: ProxyTrust;
+  /** --proxy-protocol: believe the client address of a PROXY v2 header from a trusted peer. */
+  readonly proxyProtocol: boolean;
   /** Where finished exchanges are logged (--access-log), if anywhere. */
   readonly access: AccessLog | undefined;
   /** True while draining: responses say `connection: close`. */
@@ -236,8 +238,14 @@ export class Exchange {
   #remoteAddr(): ConnInfo['remoteAddr'] {
     if (!this.#remote) {
       const usable = this.#phase !== 'done' && !this.#aborted;
-      const hostname = usable ? normalizeAddress(Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')) : '';
+      let hostname = usable ? normalizeAddress(Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')) : '';
       const port = usable && this.#res.getRemotePort ? this.#res.getRemotePort() : 0;
+      // uWS parses a PROXY v2 header whenever one comes, so it counts only when asked for,
+      // and only from a peer trusted to be the load balancer.
+      if (usable && this.#owner.proxyProtocol && (hostname === '' || this.#owner.trust.trusts(hostname))) {
+        const proxied = normalizeAddress(Buffer.from(this.#res.getProxiedRemoteAddressAsText()).toString('latin1'));
+        if (proxied) return (this.#remote = { hostname: proxied, port: 0, transport: 'tcp' });
+      }
       // uWS reports no address for a unix-socket peer.
       this.#remote = { hostname, port, transport: usable && hostname === '' ? 'unix' : 'tcp' };
     }

@@ -24,6 +24,7 @@ export interface ServerOptions {
   readonly trust?: ProxyTrust;
   readonly limits?: Limits;
   readonly access?: AccessLog | undefined;
+  readonly proxyProtocol?: boolean;
   /** Requests in flight at once before new ones get 503 (0: no limit). */
   readonly maxConcurrency?: number;
   /** Requests to serve before `onLimit` is called once (0: no limit). */
@@ -36,6 +37,7 @@ export class HttpServer implements ExchangeOwner {
   readonly trust: ProxyTrust;
   readonly limits: Limits;
   readonly access: AccessLog | undefined;
+  readonly proxyProtocol: boolean;
   readonly #uws: UwsModule;
   readonly #app: UwsApp;
   #sockets: UwsListenSocket[] = [];
@@ -54,6 +56,7 @@ export class HttpServer implements ExchangeOwner {
     this.trust = options.trust ?? new ProxyTrust([]);
     this.limits = options.limits ?? { body: 0, fields: 100, fieldSize: 8190 };
     this.access = options.access;
+    this.proxyProtocol = options.proxyProtocol ?? false;
     const maxConcurrency = options.maxConcurrency ?? 0;
     this.#uws = uws;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));

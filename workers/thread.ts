@@ -47,6 +47,7 @@ async function boot(task: ServeTask, log: Logger, recycle: (reason: string) => v
   const server = new HttpServer(uws, app, log, {
     heartbeat: config.timeout > 0 ? new Heartbeat(task.heartbeat) : undefined,
     trust: new ProxyTrust(config.forwardedAllowIps),
+    proxyProtocol: config.proxyProtocol,
     access: config.accessLog ? new AccessLog(config.accessLog, config.accessLogFormat, config.logFormat === 'json') : undefined,
     limits: { body: config.limitRequestBody, fields: config.limitRequestFields, fieldSize: config.limitRequestFieldSize },
     maxConcurrency: config.limitConcurrency,

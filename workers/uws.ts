@@ -27,6 +27,7 @@ export interface UwsResponse {
   resume(): void;
   cork(cb: () => void): UwsResponse;
   getRemoteAddressAsText(): ArrayBuffer;
+  getProxiedRemoteAddressAsText(): ArrayBuffer;
   getRemotePort?(): number;
 }
 
