@@ -87,6 +87,24 @@ describe('serve command line', () => {
     }
   });
 
+  it('listens on several binds at once, IPv6 included', async function () {
+    const server = await serve(HELLO, ['--workers', '2', '--bind', '[::1]:0']).catch((error: Error) => error);
+    if (server instanceof Error) {
+      if (/::1|EADDRNOTAVAIL|address/i.test(server.message)) {
+        console.log('      SKIPPED: no IPv6 loopback here');
+        this.skip();
+      }
+      throw server;
+    }
+    try {
+      const port = Number(/http:\/\/\[::1\]:(\d+)/.exec(server.log())![1]);
+      assert.equal(await (await fetch(`http://[::1]:${port}/`)).text(), 'Hello, World!');
+      assert.equal(await (await fetch(`${server.url}/`)).text(), 'Hello, World!');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('says where it listens and how many workers are up', async () => {
     const server = await serve(HELLO, ['--workers', '3']);
     try {

@@ -1,20 +1,12 @@
 // The example apps in apps/, each served by narwhal. Nothing reaches the internet: proxy and
 // fanout call apps/httpbin.ts served locally.
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { rawExchange, serve, type Served } from './helpers.js';
+import { freePort, rawExchange, serve, type Served } from './helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (response: Response | Promise<Response>): Promise<any> => (await response).json();
-
-async function closedPort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('example apps', () => {
   let httpbin: Served;
@@ -128,7 +120,7 @@ describe('example apps', () => {
     });
 
     it('answers 502 with a JSON error when the upstream is unreachable', async () => {
-      const proxy = await proxyTo(`http://127.0.0.1:${await closedPort()}/get`);
+      const proxy = await proxyTo(`http://127.0.0.1:${await freePort()}/get`);
       try {
         const response = await fetch(`${proxy.url}/api`);
         assert.equal(response.status, 502);

@@ -1,7 +1,7 @@
 // Test harness: real `serve` processes on free loopback ports, raw sockets, and teardown that
 // runs also when a test fails (every server started is tracked and stopped in a root hook).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 
@@ -123,6 +123,15 @@ export async function serve(app: string, args: readonly string[] = [], options: 
       return child.exitCode;
     },
   };
+}
+
+/** A loopback port nothing listens on (the kernel's pick, released again). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Waits (polling, bounded) until `read()` satisfies `done`; for files other processes write. */

@@ -3,23 +3,15 @@
 // where nginx is not installed (.ci/run installs it).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { freePort, ROOT } from './helpers.js';
 
 export function nginxMissing(): string | undefined {
   const probe = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   return probe.error ? 'nginx is not installed (apt-get install nginx-light; .ci/run does it)' : undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function accepting(port: number, deadline: number): Promise<void> {

@@ -112,12 +112,19 @@ function findHeader(headers: HeadersInit | undefined, name: string): string | un
   return found;
 }
 
-/** Answers a request narwhal refuses itself, before or instead of the app. */
-export function refuse(res: UwsResponse, status: number, close: boolean): void {
+/**
+ * Answers a request narwhal refuses itself, before or instead of the app.
+ * `close`: 'now' when the connection cannot be trusted any more (bad framing); 'after' tells
+ * the client to close once it has sent its body, which uWS reads and drops meanwhile. A proxy
+ * such as nginx still sending a large body would report a 502 if the connection closed under
+ * it, instead of passing the 413 on (seen in CI).
+ */
+export function refuse(res: UwsResponse, status: number, close: 'now' | 'after' | 'no'): void {
   const line = statusLine(status);
   res.writeStatus(line).writeHeader('content-type', 'text/plain').writeHeader('server', 'narwhal');
   if (status === 503) res.writeHeader('retry-after', '1');
-  res.end(line.slice(4), close);
+  if (close === 'after') res.writeHeader('connection', 'close');
+  res.end(line.slice(4), close === 'now');
 }
 
 type Phase = 'open' | 'streaming' | 'done';
@@ -163,17 +170,17 @@ export class Exchange {
       contentLength = value;
     });
     if (oversized || headerPairs.length / 2 > limits.fields) {
-      refuse(res, 431, true);
+      refuse(res, 431, 'now');
       return undefined;
     }
     if (limits.body > 0 && contentLength !== undefined && Number(contentLength) > limits.body) {
-      refuse(res, 413, true); // the body that follows is not read: close instead
+      refuse(res, 413, 'after');
       return undefined;
     }
     const proxy = forwarded ? fromProxy(res, req, owner.trust) : undefined;
     const authority = proxy?.host ?? host;
     if (conflicting || !VALID_HOST.test(authority) || path.charCodeAt(0) !== 47 /* / */) {
-      refuse(res, 400, true);
+      refuse(res, 400, 'now');
       return undefined;
     }
     const origin = `${proxy?.scheme ?? 'http'}://${authority}`;
@@ -266,7 +273,7 @@ export class Exchange {
     this.#owner.log.warning(`${this.#target}: request body over ${this.#owner.limits.body} bytes (--limit-request-body)`);
     if (this.#phase !== 'open' || this.#aborted) return;
     this.#status = 413;
-    this.#res.cork(() => refuse(this.#res, 413, true));
+    this.#res.cork(() => refuse(this.#res, 413, 'after'));
     this.#settle();
   }
 

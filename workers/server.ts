@@ -65,7 +65,7 @@ export class HttpServer implements ExchangeOwner {
     this.#app = uws.App().any('/*', (res, req) => {
       try {
         if (maxConcurrency > 0 && this.#inflight >= maxConcurrency) {
-          refuse(res, 503, false);
+          refuse(res, 503, 'no');
           return;
         }
         const exchange = Exchange.accept(res, req, this);
