@@ -2,7 +2,9 @@
 // pool runs one long-lived serve task (thread.ts); this process resubmits the task when a thread
 // dies, reports readiness and boot failures to the arbiter, and drains the threads when told.
 // Piscina settings from DESIGN.md: atomics 'disabled' (the default freezes a thread's event loop
-// between tasks), idleTimeout Infinity, min = max threads, never abort or destroy a serve task.
+// between tasks), idleTimeout Infinity, never abort or destroy a serve task. minThreads is the
+// worker count and maxThreads one more: the spare thread is where a recycled worker's successor
+// starts.
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EXIT, toFailureReport, type FailureReport } from '../server/errors.js';
@@ -153,8 +155,8 @@ class WorkerProcess {
       const old = slot.predecessor;
       old.recycling = undefined;
       this.#old.delete(old);
-      this.#nextRecycle();
       this.#slots[this.#slots.indexOf(slot)] = old;
+      this.#nextRecycle();
       return;
     }
     if (outcome.outcome === 'failed') void this.#fail(outcome.report);
