@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { Arbiter } from './arbiter.js';
+import { bench, benchOptions } from './bench.js';
 import { buildConfig, resolveSettings, type Config, type RawSettings } from './config.js';
 import { findConfigFile, loadConfigFile, type ServerHooks } from './config-file.js';
 import { AppLoadError, EXIT, NarwhalError, UsageError } from './errors.js';
@@ -80,7 +81,54 @@ function checkApp(file: string): void {
   if (!statSync(file).isFile()) throw new AppLoadError(`App is not a file: ${file}`);
 }
 
+/** `serve bench APP | --url URL [options]`: load-test with autocannon (server/bench.ts). */
+async function benchMain(argv: readonly string[]): Promise<number> {
+  let help = '';
+  let args: Record<string, unknown>;
+  try {
+    args = await yargs()
+      .scriptName('serve bench')
+      .command('$0 [app]', 'Load-test APP across worker counts, or a running server with --url', (y) => y.positional('app', { type: 'string' }))
+      .option('url', { type: 'string', requiresArg: true, describe: 'Measure this running server instead of starting APP' })
+      .option('workers', { type: 'string', default: '1', describe: 'Worker counts to measure, comma-separated (1,2,4)' })
+      .option('connections', { type: 'string', default: '64', describe: 'Concurrent connections' })
+      .option('duration', { type: 'string', default: '10', describe: 'Seconds measured per worker count' })
+      .option('warmup', { type: 'string', default: '2', describe: 'Seconds of load before measuring' })
+      .option('pipelining', { type: 'string', default: '1', describe: 'Requests in flight per connection' })
+      .option('method', { type: 'string', default: 'GET' })
+      .option('path', { type: 'string', default: '/', describe: 'Request path (with APP)' })
+      .option('header', { type: 'string', array: true, describe: 'Request header Name:value; repeatable' })
+      .option('body', { type: 'string', describe: 'Request body, or @FILE' })
+      .option('json', { type: 'string', describe: 'Write every figure to this JSON file' })
+      .option('compare', { type: 'string', describe: 'Print the change against an earlier --json report, with its noise band' })
+      .option('fail-on-errors', { type: 'boolean', describe: 'Exit 1 when any request failed or was not 2xx' })
+      .strict()
+      .help('help')
+      .version(false)
+      .exitProcess(false)
+      .parseAsync([...argv], {}, (error, _parsed, output) => {
+        if (error) throw error;
+        help = output;
+      });
+  } catch (error) {
+    process.stderr.write(`serve bench: ${(error as Error).message}\nRun 'serve bench --help' for usage.\n`);
+    return EXIT.usage;
+  }
+  if (help) {
+    process.stdout.write(`${help}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await bench(benchOptions(args));
+  } catch (error) {
+    if (!(error instanceof NarwhalError)) throw error;
+    process.stderr.write(`serve bench: ${error.message}\n`);
+    return error.exitCode;
+  }
+}
+
 export async function main(argv: readonly string[], env: Env = process.env): Promise<number> {
+  if (argv[0] === 'bench') return benchMain(argv.slice(1));
   let args: Record<string, unknown>;
   let help = '';
   try {
