@@ -43,6 +43,8 @@ export interface BenchRun {
   readonly non2xx: number;
   /** Share of one core the load generator used: near 1, the figures are a lower bound. */
   readonly clientCpu: number;
+  /** Requests each worker served (from the server's log as it stops); empty with --url. */
+  readonly perWorker: number[];
 }
 
 /** Checks and normalises what the user typed; every problem is a UsageError (exit 2). */
@@ -126,7 +128,8 @@ export function comparison(previous: readonly BenchRun[], runs: readonly BenchRu
 
 interface Server {
   readonly url: string;
-  stop(): Promise<void>;
+  /** Stops the server; resolves to the requests each worker served. */
+  stop(): Promise<number[]>;
 }
 
 /** Starts `serve APP --workers N` on a free loopback port; resolves once it listens. */
@@ -151,6 +154,9 @@ async function startServer(app: string, workers: number, children: Set<ChildProc
         await exited;
       }
       children.delete(child);
+      const served: number[] = [];
+      for (const [, worker, count] of log.matchAll(/Worker (\d+) stopped after serving (\d+) requests/g)) served[Number(worker) - 1] = Number(count);
+      return served;
     },
   };
 }
@@ -166,7 +172,7 @@ async function checkOnce(url: string, options: BenchOptions): Promise<void> {
   process.stderr.write(`Checked ${options.method} ${url}: ${response.status}, ${Buffer.byteLength(text)} bytes\n`);
 }
 
-async function load(url: string, options: BenchOptions, seconds: number, track: boolean): Promise<BenchRun & { workers: null }> {
+async function load(url: string, options: BenchOptions, seconds: number, track: boolean): Promise<Omit<BenchRun, 'workers' | 'perWorker'>> {
   const before = process.cpuUsage();
   const started = performance.now();
   const instance = autocannon({
@@ -182,7 +188,6 @@ async function load(url: string, options: BenchOptions, seconds: number, track: 
   const result = await instance;
   const used = process.cpuUsage(before);
   return {
-    workers: null,
     requestsPerSec: result.requests.average,
     requestsPerSecStdev: result.requests.stddev,
     latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
@@ -195,16 +200,35 @@ async function load(url: string, options: BenchOptions, seconds: number, track: 
   };
 }
 
+/**
+ * The kernel spreads connections over the workers, not requests (SO_REUSEPORT hashes each
+ * connection): with few connections some workers idle. Say so when it happened.
+ */
+function warnUneven(perWorker: readonly number[]): void {
+  const total = perWorker.reduce((a, b) => a + (b ?? 0), 0);
+  if (perWorker.length < 2 || total === 0) return;
+  const even = total / perWorker.length;
+  const idle = perWorker.map((n, i) => [i + 1, n ?? 0] as const).filter(([, n]) => n < even / 2);
+  if (idle.length > 0) {
+    process.stderr.write(`Warning: worker${idle.length > 1 ? 's' : ''} ${idle.map(([w]) => w).join(', ')} served less than half an even share; the kernel balances connections, not requests, so use more --connections.\n`);
+  }
+}
+
+function spread(perWorker: readonly number[]): string {
+  const total = perWorker.reduce((a, b) => a + (b ?? 0), 0);
+  return total === 0 ? '-' : perWorker.map((n) => `${Math.round(((n ?? 0) / total) * 100)}%`).join(' / ');
+}
+
 function table(runs: readonly BenchRun[]): string {
   const rows = [
-    '| workers | req/s | ± stdev | p50 ms | p90 ms | p99 ms | max ms | MB/s | errors | timeouts | non-2xx | client CPU |',
-    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| workers | req/s | ± stdev | p50 ms | p90 ms | p99 ms | max ms | MB/s | errors | timeouts | non-2xx | client CPU | spread over workers |',
+    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   ];
   for (const run of runs) {
     const { latency: l } = run;
     rows.push(
       `| ${run.workers ?? '-'} | ${Math.round(run.requestsPerSec).toLocaleString('en')} | ${Math.round(run.requestsPerSecStdev).toLocaleString('en')} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.max} | ` +
-        `${(run.throughputBytesPerSec / 1048576).toFixed(1)} | ${run.errors} | ${run.timeouts} | ${run.non2xx} | ${Math.round(run.clientCpu * 100)}% |`,
+        `${(run.throughputBytesPerSec / 1048576).toFixed(1)} | ${run.errors} | ${run.timeouts} | ${run.non2xx} | ${Math.round(run.clientCpu * 100)}% | ${spread(run.perWorker)} |`,
     );
   }
   return rows.join('\n');
@@ -227,9 +251,11 @@ export async function bench(options: BenchOptions): Promise<number> {
         await checkOnce(url, options);
         if (options.warmup > 0) await load(url, options, options.warmup, false);
         process.stderr.write(`Measuring ${workers === null ? url : `${workers} worker${workers > 1 ? 's' : ''}`} for ${options.duration} s\n`);
-        const run = { ...(await load(url, options, options.duration, true)), workers };
-        runs.push(run);
-        if (run.clientCpu > 0.9) process.stderr.write(`Warning: autocannon used ${Math.round(run.clientCpu * 100)}% of a core; these figures are a lower bound for the server.\n`);
+        const measured = await load(url, options, options.duration, true);
+        if (measured.clientCpu > 0.9) process.stderr.write(`Warning: autocannon used ${Math.round(measured.clientCpu * 100)}% of a core; these figures are a lower bound for the server.\n`);
+        const perWorker = (await server?.stop()) ?? [];
+        runs.push({ ...measured, workers, perWorker });
+        warnUneven(perWorker);
       } finally {
         await server?.stop();
       }

@@ -8,7 +8,7 @@ import { fixture, freePort, runServe, serve } from './helpers.js';
 interface Report {
   machine: { cpus: number; model: string };
   node: string;
-  runs: { workers: number | null; requestsPerSec: number; latency: Record<'p50' | 'p90' | 'p99' | 'max', number>; errors: number; non2xx: number; timeouts: number; clientCpu: number }[];
+  runs: { workers: number | null; perWorker: number[]; requests: number; requestsPerSec: number; latency: Record<'p50' | 'p90' | 'p99' | 'max', number>; errors: number; non2xx: number; timeouts: number; clientCpu: number }[];
 }
 
 describe('serve bench', () => {
@@ -28,6 +28,8 @@ describe('serve bench', () => {
     assert.equal(report.node, process.version);
     assert.ok(report.machine.cpus >= 1);
     assert.deepEqual(report.runs.map((run) => run.workers), [1, 2]);
+    assert.equal(report.runs[1]!.perWorker.length, 2, 'requests per worker, read from the server as it stops');
+    assert.ok(report.runs[1]!.perWorker.reduce((a, b) => a + b, 0) >= report.runs[1]!.requests);
     for (const run of report.runs) {
       assert.ok(run.requestsPerSec > 0);
       for (const key of ['p50', 'p90', 'p99', 'max'] as const) assert.equal(typeof run.latency[key], 'number');
@@ -38,7 +40,7 @@ describe('serve bench', () => {
 
   it('compares with an earlier report (--compare), calling changes inside the noise band noise', async () => {
     const { comparison } = await import('../server/bench.js');
-    const run = (workers: number, rps: number, stdev: number) => ({ workers, requestsPerSec: rps, requestsPerSecStdev: stdev, latency: { p50: 1, p90: 1, p99: 1, max: 1 }, throughputBytesPerSec: 0, requests: 0, errors: 0, timeouts: 0, non2xx: 0, clientCpu: 0 });
+    const run = (workers: number, rps: number, stdev: number) => ({ workers, perWorker: [], requestsPerSec: rps, requestsPerSecStdev: stdev, latency: { p50: 1, p90: 1, p99: 1, max: 1 }, throughputBytesPerSec: 0, requests: 0, errors: 0, timeouts: 0, non2xx: 0, clientCpu: 0 });
     const text = comparison([run(1, 1000, 50), run(2, 2000, 20)], [run(1, 1030, 40), run(2, 1500, 30)]);
     assert.match(text, /\| 1 \| 1,000 \| 1,030 \| \+3\.0% \| ±5\.0% \| within noise \|/);
     assert.match(text, /\| 2 \| 2,000 \| 1,500 \| -25\.0% \| ±2\.0% \| slower \|/);

@@ -161,6 +161,7 @@ class WorkerProcess {
     }
     if (outcome.outcome === 'failed') void this.#fail(outcome.report);
     else if (!this.#stopping) this.#log.warning(`Worker ${slot.worker} stopped unasked; starting it again`);
+    else this.#log.info(`Worker ${slot.worker} stopped after serving ${outcome.requests} requests`);
     if (outcome.outcome === 'stopped' && !this.#stopping) this.#submit(slot);
   }
 
