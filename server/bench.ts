@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { EXIT, UsageError } from './errors.js';
+import { htmlReport } from './bench-report.js';
 
 const SERVE = fileURLToPath(new URL('../../bin/serve.js', import.meta.url));
 
@@ -28,6 +29,8 @@ export interface BenchOptions {
   readonly json?: string;
   /** An earlier --json report to compare with. */
   readonly compare?: string;
+  /** A self-contained HTML report with charts. */
+  readonly html?: string;
   readonly failOnErrors: boolean;
 }
 
@@ -97,6 +100,7 @@ export function benchOptions(raw: Record<string, unknown>, cwd = process.cwd()):
     body,
     json: raw.json === undefined ? undefined : resolve(cwd, String(raw.json)),
     compare: raw.compare === undefined ? undefined : existing(resolve(cwd, String(raw.compare)), '--compare'),
+    html: raw.html === undefined ? undefined : resolve(cwd, String(raw.html)),
     failOnErrors: Boolean(raw['fail-on-errors']),
   };
 }
@@ -263,7 +267,9 @@ export async function bench(options: BenchOptions): Promise<number> {
   } finally {
     process.off('SIGINT', interrupt);
   }
-  process.stdout.write(`${table(runs)}\n`);
+  const summary = table(runs);
+  process.stdout.write(`${summary}\n`);
+  if (options.html) writeFileSync(options.html, htmlReport(runs, { ...options }, summary));
   if (options.compare) {
     const previous = (JSON.parse(readFileSync(options.compare, 'utf8')) as { runs?: BenchRun[] }).runs ?? [];
     process.stdout.write(`\nAgainst ${options.compare}:\n${comparison(previous, runs)}\n`);

@@ -100,6 +100,7 @@ async function benchMain(argv: readonly string[]): Promise<number> {
       .option('header', { type: 'string', array: true, describe: 'Request header Name:value; repeatable' })
       .option('body', { type: 'string', describe: 'Request body, or @FILE' })
       .option('json', { type: 'string', describe: 'Write every figure to this JSON file' })
+      .option('html', { type: 'string', describe: 'Write a self-contained HTML report with charts to this file' })
       .option('compare', { type: 'string', describe: 'Print the change against an earlier --json report, with its noise band' })
       .option('fail-on-errors', { type: 'boolean', describe: 'Exit 1 when any request failed or was not 2xx' })
       .strict()

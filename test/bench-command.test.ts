@@ -1,6 +1,8 @@
 // `serve bench`: the load-test command users run against their apps.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, freePort, runServe, serve } from './helpers.js';
@@ -18,9 +20,12 @@ describe('serve bench', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('measures an app across worker counts, prints a table and writes the JSON report', async () => {
+  it('measures an app across worker counts, prints a table and writes the JSON and HTML reports', async () => {
     const json = join(dir, 'r.json');
-    const { code, stdout, stderr } = await runServe(['bench', 'apps/hello.ts', '--workers', '1,2', '--duration', '1', '--warmup', '0', '--connections', '8', '--json', json], { timeoutMs: 60_000 });
+    const html = join(dir, 'r.html');
+    const { code, stdout, stderr } = await runServe(['bench', 'apps/hello.ts', '--workers', '1,2', '--duration', '1', '--warmup', '0', '--connections', '8', '--json', json, '--html', html], { timeoutMs: 60_000 });
+    assert.ok(readFileSync(html, 'utf8').startsWith('<!doctype html>'));
+    assert.doesNotMatch(readFileSync(html, 'utf8'), /<(script|link|img)[^>]+(src|href)=/, 'self-contained: nothing to fetch');
     assert.equal(code, 0, stderr);
     assert.match(stdout, /\| workers \| req\/s \|[\s\S]*\n\| 1 \| [\d,]+ \|[\s\S]*\n\| 2 \| [\d,]+ \|/);
     assert.match(stderr, /Checked GET http:\/\/127\.0\.0\.1:\d+\/: 200, 13 bytes/);
@@ -35,6 +40,25 @@ describe('serve bench', () => {
       for (const key of ['p50', 'p90', 'p99', 'max'] as const) assert.equal(typeof run.latency[key], 'number');
       assert.equal(run.errors, 0);
       assert.equal(run.non2xx, 0);
+    }
+  });
+
+  it('draws the HTML report\'s charts in a real headless Chromium', async function () {
+    if (spawnSync('chromium', ['--version']).error) {
+      console.log('      SKIPPED: chromium is not installed (apt-get install chromium; .ci/run does it)');
+      this.skip();
+    }
+    const html = join(dir, 'chart.html');
+    const { code } = await runServe(['bench', 'apps/hello.ts', '--workers', '1,2', '--duration', '0.5', '--warmup', '0', '--connections', '4', '--html', html], { timeoutMs: 60_000 });
+    assert.equal(code, 0);
+    const profile = mkdtempSync(join(tmpdir(), 'narwhal-chromium-'));
+    try {
+      const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=3000', '--dump-dom', pathToFileURL(html).href];
+      const dom = spawnSync('chromium', flags, { encoding: 'utf8', timeout: 60_000 }).stdout;
+      // The page's own script counts the bars with a real layout size: 2 worker counts, 3 percentiles each.
+      assert.match(dom, /<body data-rendered="2,6">/);
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
     }
   });
 

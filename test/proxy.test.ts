@@ -1,7 +1,7 @@
 // Behind a proxy: X-Forwarded-* from trusted peers only, and a real nginx with the shipped config.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { fixture, rawExchange, serve, type Served } from './helpers.js';
+import { fixture, rawExchange, runServe, serve, type Served } from './helpers.js';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,6 @@ describe('X-Forwarded-* and --forwarded-allow-ips', () => {
   });
 
   it('refuses a malformed --forwarded-allow-ips with exit 2', async () => {
-    const { runServe } = await import('./helpers.js');
     const { code, stderr } = await runServe([fixture('echo.ts'), '--forwarded-allow-ips', '10.0.0.0/99']);
     assert.equal(code, 2);
     assert.match(stderr, /--forwarded-allow-ips takes IP addresses, CIDR blocks \(10\.0\.0\.0\/8\) or \*, not '10\.0\.0\.0\/99'/);
@@ -126,6 +125,15 @@ for (const transport of ['tcp', 'unix'] as const) {
       const response = await fetch(`${nginx.url}/echo`, { method: 'POST', body: Buffer.alloc(9 * 1024 * 1024, 1) });
       assert.equal(response.status, 413, 'nginx passes the 413 on (a connection closed under it would be a 502)');
       assert.equal((await fetch(`${nginx.url}/sync`)).status, 200);
+    });
+
+    it('can be load-tested through nginx with serve bench --url', async () => {
+      // No --fail-on-errors here: nginx closes a client connection after keepalive_requests (1000)
+      // requests, and autocannon counts the request it had in flight on it as an error.
+      const { code, stdout, stderr } = await runServe(['bench', '--url', `${nginx.url}/sync`, '--duration', '0.5', '--warmup', '0', '--connections', '4'], { timeoutMs: 30_000 });
+      assert.equal(code, 0, `${stderr}\n${stdout}`);
+      assert.match(stdout, /\| - \| [\d,]+ \| [\d,]+ \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| 0 \| 0 \|/, 'no timeouts, no non-2xx');
+      assert.match(stdout, /\n\| - \| [\d,]+ \|/);
     });
 
     it('loses no request through nginx when narwhal reloads (HUP) under load', async function () {
