@@ -258,17 +258,24 @@ describe('example apps', () => {
     it('answers two CPU-bound requests on 2 workers in about the time of one', async () => {
       const [a, b] = await oneConnectionPerThread();
       try {
-        const path = '/fib?n=31';
+        const path = '/fib?n=33';
         await request(a!, path); // warm up both
         await request(b!, path);
-        const t0 = performance.now();
-        await request(a!, path);
-        const single = performance.now() - t0;
-        const t1 = performance.now();
-        await Promise.all([request(a!, path), request(b!, path)]);
-        const both = performance.now() - t1;
+        // The fastest of three tries each, so a noisy neighbour on this shared machine cannot
+        // decide the outcome.
+        const time = async (run: () => Promise<unknown>): Promise<number> => {
+          let best = Infinity;
+          for (let i = 0; i < 3; i++) {
+            const t0 = performance.now();
+            await run();
+            best = Math.min(best, performance.now() - t0);
+          }
+          return best;
+        };
+        const single = await time(() => request(a!, path));
+        const both = await time(() => Promise.all([request(a!, path), request(b!, path)]));
         // Serialised on one worker this would take 2x; side by side it takes about 1x.
-        assert.ok(both < single * 1.7, `one request ${single.toFixed(0)} ms, two at once ${both.toFixed(0)} ms`);
+        assert.ok(both < single * 1.6, `one request ${single.toFixed(0)} ms, two at once ${both.toFixed(0)} ms`);
       } finally {
         a!.destroy();
         b!.destroy();
