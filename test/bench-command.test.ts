@@ -10,6 +10,7 @@ import { fixture, freePort, runServe, serve } from './helpers.js';
 interface Report {
   machine: { cpus: number; model: string };
   node: string;
+  binding: string;
   runs: { workers: number | null; perWorker: number[]; requests: number; requestsPerSec: number; latency: Record<'p50' | 'p90' | 'p99' | 'max', number>; errors: number; non2xx: number; timeouts: number; clientCpu: number }[];
 }
 
@@ -31,6 +32,7 @@ describe('serve bench', () => {
     assert.match(stderr, /Checked GET http:\/\/127\.0\.0\.1:\d+\/: 200, 13 bytes/);
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
     assert.equal(report.node, process.version);
+    assert.match(report.binding, /(uWebSockets\.js|uwebsockets\.js|uws-js-unofficial) \d+\.\d+/);
     assert.ok(report.machine.cpus >= 1);
     assert.deepEqual(report.runs.map((run) => run.workers), [1, 2]);
     assert.equal(report.runs[1]!.perWorker.length, 2, 'requests per worker, read from the server as it stops');
