@@ -2,7 +2,7 @@
 // server with --url. For each worker count it starts narwhal, waits until it listens, checks
 // one response, warms up, measures, and stops the server (also on Ctrl-C). Like the arbiter it
 // never loads the app itself: the servers it measures are `serve` child processes.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { EXIT, UsageError } from './errors.js';
 import { htmlReport } from './bench-report.js';
+import { bindingInUse } from './binding-report.js';
 
 const SERVE = fileURLToPath(new URL('../../bin/serve.js', import.meta.url));
-const BINDING_REPORT = fileURLToPath(new URL('../workers/binding.js', import.meta.url));
 
 export interface BenchOptions {
   readonly app?: string;
@@ -106,10 +106,10 @@ export function benchOptions(raw: Record<string, unknown>, cwd = process.cwd()):
   };
 }
 
-/** Which uWS build the servers load, asked of a short-lived child (as `serve --version` does). */
-function bindingInUse(): string {
+/** The build the servers load, without its path. */
+function bindingName(): string {
   try {
-    return execFileSync(process.execPath, [BINDING_REPORT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().replace(/ \(.*\)$/, '');
+    return bindingInUse().replace(/ \(.*\)$/, '');
   } catch {
     return 'none loads';
   }
@@ -285,7 +285,7 @@ export async function bench(options: BenchOptions): Promise<number> {
     process.stdout.write(`\nAgainst ${options.compare}:\n${comparison(previous, runs)}\n`);
   }
   if (options.json) {
-    const report = { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '' }, node: process.version, binding: bindingInUse(), settings: { ...options }, runs };
+    const report = { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '' }, node: process.version, binding: bindingName(), settings: { ...options }, runs };
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
   }
   const failed = runs.some((run) => run.errors + run.timeouts + run.non2xx > 0);

@@ -2,11 +2,12 @@
 // config.ts resolves them, the arbiter runs. Returns the exit code instead of exiting, so tests
 // and the bin script stay in charge of the process.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { Arbiter } from './arbiter.js';
 import { bench, benchOptions } from './bench.js';
+import { bindingInUse } from './binding-report.js';
 import { buildConfig, resolveSettings, type Config, type RawSettings } from './config.js';
 import { findConfigFile, loadConfigFile, type ServerHooks } from './config-file.js';
 import { AppLoadError, EXIT, NarwhalError, UsageError } from './errors.js';
@@ -15,7 +16,6 @@ import { SETTINGS, settingNames, type Env } from './settings.js';
 import { formatAddress } from './protocol.js';
 
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
-const BINDING_REPORT = fileURLToPath(new URL('../workers/binding.js', import.meta.url));
 const CHECK = fileURLToPath(new URL('../workers/check.js', import.meta.url));
 
 function parser() {
@@ -61,10 +61,9 @@ export function versionText(): string {
   const { version } = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string };
   let binding: string;
   try {
-    // Loading uWS is the worker's business; a short-lived child reports which build loads.
-    binding = execFileSync(process.execPath, [BINDING_REPORT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    binding = bindingInUse();
   } catch (error) {
-    binding = `none loads\n${String((error as { stderr?: string }).stderr ?? error).trim()}`;
+    binding = `none loads\n${(error as Error).message}`;
   }
   return `narwhal ${version}\nnode ${process.version}\nbinding ${binding}`;
 }

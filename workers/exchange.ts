@@ -71,6 +71,11 @@ function hasNoBody(status: number): boolean {
   return status === 204 || status === 304 || status < 200;
 }
 
+/** An address uWS gives as text in an ArrayBuffer, normalised. */
+function addressText(buffer: ArrayBuffer): string {
+  return normalizeAddress(Buffer.from(buffer).toString('latin1'));
+}
+
 /** uWS spells IPv6 out in full, and IPv4 peers of a dual-stack listener arrive mapped. */
 export function normalizeAddress(text: string): string {
   if (!text.includes(':')) return text;
@@ -89,7 +94,7 @@ export function normalizeAddress(text: string): string {
 
 /** What a trusted proxy says about the request, read while `req` is alive. */
 function fromProxy(res: UwsResponse, req: UwsRequest, trust: ProxyTrust): { scheme?: string; host?: string; client?: ConnInfo['remoteAddr'] } | undefined {
-  const peer = normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'));
+  const peer = addressText(res.getRemoteAddressAsText());
   // A unix-socket peer (no address) is the local proxy: trusted, as in gunicorn.
   if (peer !== '' && !trust.trusts(peer)) return undefined;
   const first = (name: string): string | undefined => req.getHeader(name).split(',')[0]?.trim() || undefined;
@@ -245,12 +250,12 @@ export class Exchange {
   #remoteAddr(): ConnInfo['remoteAddr'] {
     if (!this.#remote) {
       const usable = this.#phase !== 'done' && !this.#aborted;
-      let hostname = usable ? normalizeAddress(Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1')) : '';
+      let hostname = usable ? addressText(this.#res.getRemoteAddressAsText()) : '';
       const port = usable && this.#res.getRemotePort ? this.#res.getRemotePort() : 0;
       // uWS parses a PROXY v2 header whenever one comes, so it counts only when asked for,
       // and only from a peer trusted to be the load balancer.
       if (usable && this.#owner.proxyProtocol && (hostname === '' || this.#owner.trust.trusts(hostname))) {
-        const proxied = normalizeAddress(Buffer.from(this.#res.getProxiedRemoteAddressAsText()).toString('latin1'));
+        const proxied = addressText(this.#res.getProxiedRemoteAddressAsText());
         if (proxied) return (this.#remote = { hostname: proxied, port: 0, transport: 'tcp' });
       }
       // uWS reports no address for a unix-socket peer.
